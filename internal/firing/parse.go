@@ -1,7 +1,3 @@
-// Package firing decides when schedules fire: parsing cron expressions, the
-// next fire times in a schedule's zone with its DST policy, jitter, and which
-// fires are due or missed. robfig/cron only triggers; every decision is a
-// plain function of (schedule, last state, now) here.
 package firing
 
 import (
