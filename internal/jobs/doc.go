@@ -8,4 +8,16 @@
 // A run's lifecycle: due -> started -> apps resolved -> per app: plan ->
 // batches (lock wait -> submit -> change-order wait -> health gate -> pause) ->
 // app outcome -> run outcome.
+//
+// The pure decisions are PlanApp (which instances, which batches),
+// ClassifyChangeOrder, JudgeHealth (the health gate), Backoff,
+// LockPollInterval and the Pollers. Runner.Run drives them against SAE:
+// per app, DescribeApplicationStatus (stopped? someone else's change order?
+// wait for it), ListInstances and the plan, then per batch: Journal.BatchPlanned,
+// RestartInstances, Journal.ChangeOrderRecorded, DescribeChangeOrder until
+// terminal (adaptive polling), ListInstances for the health gate, and the
+// pause, measured from the change order's end as SAE reports it. Between the
+// app's own batches the lock is not pre-checked: RestartInstances refusing
+// with the lock (ClassLock) is SAE's own, race-free check and starts the
+// same lock wait.
 package jobs

@@ -9,6 +9,7 @@ type EventKind string
 const (
 	EventRunStarted      EventKind = "run_started"
 	EventAppResolved     EventKind = "app_resolved"      // App set
+	EventAppStarted      EventKind = "app_started"       // App: its rollout begins (a slot is taken)
 	EventLockWaitStarted EventKind = "lock_wait_started" // App, ChangeOrderID of the holder if known
 	EventLockWaitEnded   EventKind = "lock_wait_ended"   // App, Duration
 	EventBatchSubmitted  EventKind = "batch_submitted"   // App, Batch, ChangeOrderID, Instances

@@ -33,6 +33,14 @@ const (
 	CodeHealthGate            = "health_gate_failed"
 	CodeChangeOrderFailed     = "change_order_failed"
 	CodeStuck                 = "change_order_stuck"
+	// Added with the rollout loop.
+	ReasonAllFresh      = "all_fresh"      // success: every instance is younger than min_age
+	ReasonFailureBudget = "failure_budget" // skipped: max_failed_apps reached before the app started
+	ReasonRunAborted    = "run_aborted"    // skipped: an account error ended the run before the app started
+	CodeBatchTimeout    = "batch_timeout"  // our change order still running past batch_timeout (left alone)
+	CodeAmbiguous       = "ambiguous"      // RestartInstances may or may not have been carried out
+	CodeJournal         = "journal"        // the journal could not record a batch
+	CodeUnresolved      = "unresolved"     // the app could not be resolved or listed
 )
 
 // RunOutcome is what one run did.
@@ -55,6 +63,7 @@ type AppOutcome struct {
 	Message      string         `json:"message,omitempty"` // SAE's or our message
 	Restarted    []string       `json:"restarted,omitempty"`
 	NotRestarted []string       `json:"not_restarted,omitempty"`
+	Vanished     []string       `json:"vanished,omitempty"` // planned, gone before their batch (not restarted by us)
 	ChangeOrders []string       `json:"change_orders,omitempty"`
 	Batches      []BatchOutcome `json:"batches,omitempty"`
 	Started      time.Time      `json:"started"`

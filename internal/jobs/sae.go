@@ -105,6 +105,11 @@ type ChangeOrder struct {
 	CreateTime   time.Time // SAE gives whole seconds and no zone; see internal/sae
 	BatchCount   int
 	ErrorMessage string
+	// FinishTime is when SAE says the change order ended (the last
+	// pipeline's UpdateTime), zero when unknown or not ended. With CreateTime
+	// it gives the duration on SAE's own clock, which adaptive polling
+	// predicts from.
+	FinishTime time.Time
 }
 
 // ChangeOrderSummary is one ListChangeOrders item (no targets).
