@@ -310,7 +310,7 @@ func TestAlertsNameOnlyExportedMetrics(t *testing.T) {
 }
 
 func TestAlertsCarrySeveritySummaryDescriptionAndRunbook(t *testing.T) {
-	runbook, err := os.ReadFile("../../deploy/prometheus/RUNBOOK.md")
+	runbook, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatalf("read runbook: %v", err)
 	}
@@ -336,7 +336,7 @@ func TestAlertsCarrySeveritySummaryDescriptionAndRunbook(t *testing.T) {
 				t.Errorf("%s: runbook_url = %q, want it to end with %s", r.Alert, r.Annotations["runbook_url"], anchor)
 			}
 			if !strings.Contains(string(runbook), "### Runbook: "+r.Alert+"\n") {
-				t.Errorf("%s: RUNBOOK.md has no section \"### Runbook: %s\"", r.Alert, r.Alert)
+				t.Errorf("%s: README.md has no section \"### Runbook: %s\"", r.Alert, r.Alert)
 			}
 			perSchedule := false
 			for _, name := range metricToken.FindAllString(r.Expr, -1) {
