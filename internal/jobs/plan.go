@@ -96,6 +96,16 @@ func Ready(in Instance) bool {
 	return in.ContainerStatus == "Running" && !unhealthy[in.HealthStatus]
 }
 
+// neverDeployed reports whether an app's status and its (empty) listing say
+// it was never deployed: SAE then reports CurrentStatus UNKNOWN and lists no
+// instance, and only a RestartInstances would say Application.NotDeployYet.
+// Such an app is skipped as not_deployed rather than app_stopped.
+func neverDeployed(st AppStatus, instances []Instance) bool {
+	return len(instances) == 0 && st.CurrentStatus == AppUnknown
+}
+
+const neverDeployedMsg = "the app has no instances and its status is UNKNOWN: not deployed"
+
 // OutageWarning is the plan's warning for a 1-instance app.
 const OutageWarning = "restarting a 1-instance app is an outage"
 

@@ -61,6 +61,10 @@ func (a *appRun) roll(ctx context.Context) {
 		return
 	}
 	a.current = inst
+	if neverDeployed(st, inst) {
+		a.end(ResultSkipped, ReasonNotDeployed, "", neverDeployedMsg)
+		return
+	}
 	a.plan = PlanApp(a.app, inst, a.p, a.now())
 	for _, w := range a.plan.Warnings {
 		a.log.Warn("plan", "warning", w)

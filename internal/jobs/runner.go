@@ -521,6 +521,9 @@ func (rn *run) planApp(ctx context.Context, app App, bound, now time.Time) (AppP
 	if err != nil {
 		return refused(err)
 	}
+	if neverDeployed(st, inst) {
+		return AppPlan{App: app, Result: ResultSkipped, Reason: ReasonNotDeployed, Message: neverDeployedMsg}, nil
+	}
 	p := PlanApp(app, inst, rn.p, now)
 	if st.LastChangeOrderRunning {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("change order %s is running now: a run would wait up to lock_wait %s", st.LastChangeOrderID, rn.p.LockWait))
