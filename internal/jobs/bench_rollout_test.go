@@ -26,11 +26,8 @@ import (
 //     rolled at once (app_concurrency 10; the quota bucket, not the
 //     concurrency, is what bounds them);
 //   - each app's restart time drawn once, uniformly from 30–90 s, with a
-//     fixed seed. The emulator has no per-batch variation (AppSpec.RestartTime
-//     is one duration for every batch of the app), so the ±10% per-batch
-//     spread of the issue is NOT modelled: every batch of an app takes
-//     exactly its restart time. That flatters any strategy that predicts
-//     from earlier batches;
+//     fixed seed, and each batch's time drawn uniformly within ±10% of it
+//     (emulator AppSpec.RestartJitter);
 //   - the client's bucket 30 calls/min (burst 3), the emulator's quota 60/min.
 //
 // Strategies:
@@ -135,11 +132,12 @@ func benchWorld() []emulator.AppSpec {
 	for i := range apps {
 		d := 30*time.Second + time.Duration(rng.Int64N(int64(60*time.Second)))
 		apps[i] = emulator.AppSpec{
-			AppID:       fmt.Sprintf("be0c4000-0000-4000-a000-%012d", i),
-			AppName:     fmt.Sprintf("bench-%02d", i),
-			NamespaceID: "cn-hangzhou:bench",
-			Instances:   benchInstances,
-			RestartTime: d.Round(time.Second),
+			AppID:         fmt.Sprintf("be0c4000-0000-4000-a000-%012d", i),
+			AppName:       fmt.Sprintf("bench-%02d", i),
+			NamespaceID:   "cn-hangzhou:bench",
+			Instances:     benchInstances,
+			RestartTime:   d.Round(time.Second),
+			RestartJitter: 0.1,
 		}
 	}
 	return apps

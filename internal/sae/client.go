@@ -35,7 +35,10 @@ const (
 	DefaultTimeout    = 10 * time.Second
 	DefaultPoolSize   = 4
 	DefaultMatchSlack = 10 * time.Second
-	connectTimeout    = 5 * time.Second
+	// DefaultMetadataTTL is how long an app's group IDs and identity are
+	// reused before they are read again (see Config.MetadataTTL).
+	DefaultMetadataTTL = 10 * time.Minute
+	connectTimeout     = 5 * time.Second
 )
 
 // Config configures a Client. Region is required; everything else has a default.
@@ -84,6 +87,12 @@ type Config struct {
 	// Backoff gives the wait before the n-th (n >= 1) retry of a lookup while
 	// resolving an ambiguous submit; nil means 3s doubling to 60s, ±20%.
 	Backoff func(n int) time.Duration
+	// MetadataTTL is how long an app's group IDs (DescribeApplicationGroups)
+	// and identity (DescribeApplicationConfig) are reused (default 10m; < 0
+	// disables the cache). Every instance listing would otherwise cost one
+	// more call of the account's 60 per minute; a group added within the TTL
+	// is seen at the next read.
+	MetadataTTL time.Duration
 }
 
 // Client is an SAE client on the official SDK that implements jobs.SAE. It is
@@ -103,6 +112,7 @@ type Client struct {
 	coLoc     *time.Location
 	slack     time.Duration
 	backoff   func(int) time.Duration
+	meta      *metaCache
 }
 
 // sdkConn is one SDK client with its own RoundTripper; a caller owns it
@@ -164,6 +174,7 @@ func New(cfg Config) (*Client, error) {
 	if c.backoff == nil {
 		c.backoff = DefaultBackoff
 	}
+	c.meta = newMetaCache(cfg.MetadataTTL, c.clk)
 	timeout := cfg.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout

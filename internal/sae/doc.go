@@ -43,6 +43,15 @@
 // SDK's default chain caches without locks). Building SDK clients is
 // serialised (the SDK lazily writes a package-level endpoint map).
 //
+// # Metadata cache
+//
+// An app's group IDs (DescribeApplicationGroups) and identity
+// (DescribeApplicationConfig) are reused for Config.MetadataTTL (default
+// 10 minutes): every health gate lists instances, and without the cache each
+// listing would cost one more call of the account's 60 per minute. A group
+// added within the TTL is seen at the next read; a cached group SAE no longer
+// knows (InvalidParameter.Obviously) makes the listing read the groups again.
+//
 // # Classification (Classify)
 //
 // The code is read from the body's ErrorCode, then Code (numeric statuses

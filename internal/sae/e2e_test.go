@@ -108,6 +108,9 @@ func (w *world) client(t *testing.T, mod func(*sae.Config)) *sae.Client {
 		Clock:       w.clk,
 		Timeout:     5 * time.Second,
 		Backoff:     func(int) time.Duration { return time.Millisecond },
+		// Each case here exercises the calls themselves; the metadata cache
+		// has its own test (TestE2EMetadataCache).
+		MetadataTTL: -1,
 	}
 	if mod != nil {
 		mod(&cfg)

@@ -105,6 +105,9 @@ func (c *Client) DescribeApplication(ctx context.Context, appID string) (jobs.Ap
 	if appID == "" {
 		return jobs.App{}, invalid(req.GetActionName(), "empty app id")
 	}
+	if a, ok := c.meta.app(appID); ok {
+		return a, nil
+	}
 	req.AppId = appID
 	body, err := c.call(ctx, req, req.RoaRequest)
 	if err != nil {
@@ -118,7 +121,11 @@ func (c *Client) DescribeApplication(ctx context.Context, appID string) (jobs.Ap
 	if id == "" {
 		id = appID
 	}
-	return jobs.App{ID: id, Name: string(d.AppName), NamespaceID: string(d.NamespaceId), Region: c.region}, nil
+	a := jobs.App{ID: id, Name: string(d.AppName), NamespaceID: string(d.NamespaceId), Region: c.region}
+	if id == appID {
+		c.meta.setApp(a)
+	}
+	return a, nil
 }
 
 // DescribeApplicationStatus returns the app's status and its last change
@@ -160,10 +167,25 @@ func (c *Client) ListInstances(ctx context.Context, appID string) ([]jobs.Instan
 	if appID == "" {
 		return nil, invalid("DescribeApplicationInstances", "empty app id")
 	}
-	groups, err := c.listGroups(ctx, appID)
-	if err != nil {
-		return nil, err
+	groups, cachedGroups := c.meta.groupsOf(appID)
+	if !cachedGroups {
+		var err error
+		if groups, err = c.listGroups(ctx, appID); err != nil {
+			return nil, err
+		}
+		c.meta.setGroups(appID, groups)
 	}
+	out, err := c.listGroupInstances(ctx, appID, groups)
+	if err != nil && cachedGroups && jobs.CodeOf(err) == "InvalidParameter.Obviously" {
+		// A cached group was deleted since: read the groups again, once.
+		c.meta.forget(appID)
+		return c.ListInstances(ctx, appID)
+	}
+	return out, err
+}
+
+// listGroupInstances lists every instance of the given groups (all pages).
+func (c *Client) listGroupInstances(ctx context.Context, appID string, groups []string) ([]jobs.Instance, error) {
 	var out []jobs.Instance
 	seen := map[string]bool{}
 	for _, g := range groups {

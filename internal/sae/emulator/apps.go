@@ -27,6 +27,10 @@ type AppSpec struct {
 	Instances int `yaml:"instances"`
 	// RestartTime is how long one batch of a restart change order runs (default 30s).
 	RestartTime time.Duration `yaml:"restart_time"`
+	// RestartJitter varies each restart change order's batch time uniformly
+	// within ±RestartJitter × RestartTime (0..0.9; default 0: every restart
+	// takes exactly RestartTime). Draws come from Config.Seed.
+	RestartJitter float64 `yaml:"restart_jitter"`
 	// Groups default to one _DEFAULT_GROUP holding every instance.
 	Groups []GroupSpec `yaml:"groups"`
 	// Stopped: CurrentStatus STOPPED, no instances; restarts answer Application.InvalidStatus.
@@ -115,6 +119,8 @@ func (a AppSpec) validate() error {
 		return errors.New("instances must not be negative")
 	case a.RestartTime < 0:
 		return errors.New("restart_time must not be negative")
+	case a.RestartJitter < 0 || a.RestartJitter > 0.9:
+		return errors.New("restart_jitter must be between 0 and 0.9")
 	case a.Stopped && a.NotDeployed:
 		return errors.New("stopped and not_deployed exclude each other")
 	}

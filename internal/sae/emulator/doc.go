@@ -101,7 +101,7 @@
 // not documented; Shanghai is UTC+8 without DST, so a fixed offset is used).
 //
 // A restart CO runs its batches one after the other, each AppSpec.RestartTime
-// long (RestartInstances: ASSUMED one batch holding every target, facts §9;
+// long (varied per change order within ±AppSpec.RestartJitter, from the seed) (RestartInstances: ASSUMED one batch holding every target, facts §9;
 // RestartApplication: batches of len-MinReadyInstances, at least one). Within
 // a batch of duration D starting at b (the first 10 % of the first batch is
 // the CO's Status 0 preparing phase):

@@ -74,6 +74,7 @@ type app struct {
 	id, name, ns, region string
 	created              time.Time
 	restartTime          time.Duration
+	restartJitter        float64
 	replace              bool
 	stopped, notDeployed bool
 	groups               []*group
@@ -202,7 +203,7 @@ func (s *Server) addAppLocked(spec AppSpec) {
 	spec = spec.withDefaults(s.cfg.ReplaceInstanceIDs)
 	a := &app{
 		id: spec.AppID, name: spec.AppName, ns: spec.NamespaceID, region: spec.Region,
-		created: s.start.Add(-24 * time.Hour), restartTime: spec.RestartTime,
+		created: s.start.Add(-24 * time.Hour), restartTime: spec.RestartTime, restartJitter: spec.RestartJitter,
 		replace: *spec.ReplaceInstanceIDs, stopped: spec.Stopped, notDeployed: spec.NotDeployed,
 		restarts: map[string]int{},
 	}
@@ -400,14 +401,17 @@ func (s *Server) newCOLocked(a *app, typ string, batches [][]*pod, at time.Time,
 // startRestartCOLocked creates a restart change order over batches of pods
 // and schedules its whole life; outcome is the co_* fault that shapes it ("" = success).
 func (s *Server) startRestartCOLocked(a *app, typ string, batches [][]*pod, at time.Time, outcome FaultKind) *changeOrder {
-	co := s.newCOLocked(a, typ, batches, at, a.restartTime, len(batches))
+	d := a.restartTime
+	if a.restartJitter > 0 {
+		d = time.Duration(float64(d) * (1 + a.restartJitter*(2*s.rng.Float64()-1)))
+	}
+	co := s.newCOLocked(a, typ, batches, at, d, len(batches))
 	switch typ {
 	case CoRestartInstances:
 		co.description = "Restart instances"
 	default:
 		co.description = "Restart application"
 	}
-	d := a.restartTime
 	tAt := func(b int, f float64) time.Time {
 		return at.Add(time.Duration(b)*d + time.Duration(f*float64(d)))
 	}

@@ -404,3 +404,42 @@ func TestScaledClockRunsRestartsFaster(t *testing.T) {
 		t.Errorf("a 60 s restart took %v real time at factor 1000", real)
 	}
 }
+
+func TestRestartJitterVariesBatchTimes(t *testing.T) {
+	tests := []struct {
+		name     string
+		jitter   float64
+		wantSame bool
+	}{
+		{name: "without jitter every restart takes restart_time", jitter: 0, wantSame: true},
+		{name: "with jitter restarts vary within the bound", jitter: 0.5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const d = 60 * time.Second
+			e := newEnv(t, Config{Apps: []AppSpec{{AppID: appA, Instances: 1, RestartTime: d, RestartJitter: tt.jitter}}})
+			seen := map[time.Duration]bool{}
+			for i := 0; i < 8; i++ {
+				if _, err := e.restart(e.client(), appA, e.instanceIDs(appA)[0]); err != nil {
+					t.Fatalf("restart %d: %v", i, err)
+				}
+				e.clk.Advance(2 * d) // past the longest possible restart
+				cos := e.srv.ChangeOrders(appA)
+				co := cos[len(cos)-1]
+				if co.Status != 2 {
+					t.Fatalf("restart %d: status %d, want 2", i, co.Status)
+				}
+				took := co.Ended.Sub(co.Created)
+				lo := time.Duration(float64(d) * (1 - tt.jitter))
+				hi := time.Duration(float64(d) * (1 + tt.jitter))
+				if took < lo || took > hi {
+					t.Errorf("restart %d took %v, want within [%v, %v]", i, took, lo, hi)
+				}
+				seen[took] = true
+			}
+			if same := len(seen) == 1; same != tt.wantSame {
+				t.Errorf("distinct restart times = %d, want all the same: %v", len(seen), tt.wantSame)
+			}
+		})
+	}
+}
