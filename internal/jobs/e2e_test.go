@@ -623,3 +623,79 @@ func TestE2EPlanIsReadOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestE2EDurationsCarryOverRuns: with a Durations memory, the second night's
+// first batch is polled near the first night's durations instead of being
+// probed from scratch, so it needs fewer DescribeChangeOrder calls.
+func TestE2EDurationsCarryOverRuns(t *testing.T) {
+	t.Parallel()
+	app := spec(appA, 2, 75*time.Second)
+	w := e2etest.Start(t, e2etest.Config{Emulator: emulator.Config{Apps: []emulator.AppSpec{app}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r := w.Runner(nil)
+	r.Durations = jobs.NewDurations()
+	polls := func() int {
+		before := w.Server.Calls("DescribeChangeOrder")
+		// One batch holding both instances: only a first batch is polled without history.
+		out := r.Run(ctx, e2eSchedule(e2ePolicy(2), appA), w.Clock.Now())
+		if out.Result != jobs.ResultSuccess {
+			t.Fatalf("run = %s (%s), want success", out.Result, out.Reason)
+		}
+		return w.Server.Calls("DescribeChangeOrder") - before
+	}
+	cold := polls()
+	if got := r.Durations.Of(appA); len(got) != 1 {
+		t.Fatalf("Durations.Of(app) after one batch = %v, want one duration", got)
+	}
+	warm := polls()
+	if warm != 1 || cold <= warm {
+		t.Errorf("DescribeChangeOrder calls: cold run %d, warm run %d; want the warm run to poll once, fewer than cold", cold, warm)
+	}
+}
+
+func TestDurationsKeepsTheLatest(t *testing.T) {
+	tests := []struct {
+		name string
+		add  []time.Duration
+		want int // remembered
+		last time.Duration
+	}{
+		{name: "nothing added remembers nothing", want: 0},
+		{name: "non-positive durations are ignored", add: []time.Duration{0, -time.Second}, want: 0},
+		{name: "a few are all kept", add: []time.Duration{time.Second, 2 * time.Second}, want: 2, last: 2 * time.Second},
+		{name: "only the latest ten are kept", add: func() []time.Duration {
+			var d []time.Duration
+			for i := 1; i <= 15; i++ {
+				d = append(d, time.Duration(i)*time.Second)
+			}
+			return d
+		}(), want: 10, last: 15 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := jobs.NewDurations()
+			for _, v := range tt.add {
+				d.Add("app", v)
+			}
+			got := d.Of("app")
+			if len(got) != tt.want {
+				t.Fatalf("Of() = %v, want %d durations", got, tt.want)
+			}
+			if tt.want > 0 && got[len(got)-1] != tt.last {
+				t.Errorf("latest = %v, want %v", got[len(got)-1], tt.last)
+			}
+			if len(got) > 0 {
+				got[0] = time.Hour // a copy: the memory must not change
+				if d.Of("app")[0] == time.Hour {
+					t.Errorf("Of() returned the memory itself, not a copy")
+				}
+			}
+			var nilMem *jobs.Durations
+			nilMem.Add("app", time.Second)
+			if got := nilMem.Of("app"); got != nil {
+				t.Errorf("nil Durations Of() = %v, want nil", got)
+			}
+		})
+	}
+}

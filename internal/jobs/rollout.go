@@ -32,6 +32,7 @@ type appRun struct {
 // the in-flight change order is watched within the grace period.
 func (a *appRun) roll(ctx context.Context) {
 	a.ours = map[string]bool{}
+	a.history = a.r.Durations.Of(a.app.ID)
 	a.out = AppOutcome{App: a.app, Started: a.now()}
 	a.log.Info("app started")
 	a.emit(Event{Kind: EventAppStarted, App: a.app})
@@ -463,6 +464,9 @@ func (a *appRun) await(ctx context.Context, log *slog.Logger, co string, ids []s
 		a.out.Restarted = append(a.out.Restarted, ids...)
 		d, known := a.duration(c, submitted)
 		a.history = append(a.history, d)
+		if known {
+			a.r.Durations.Add(a.app.ID, d)
+		}
 		if a.endUnknown = !known; known {
 			a.lastEnd = minTime(submitted.Add(d), a.now())
 		}

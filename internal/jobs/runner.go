@@ -38,6 +38,9 @@ type Runner struct {
 	AppLimit *AppLimiter    // caps app rollouts at once across all runs; nil: unlimited
 	AppLocks *AppLocks      // one rollout per app across all runs (two schedules may share an app); nil: none
 	Poller   Poller         // change-order polling; nil: AdaptivePoller{}
+	// Durations seeds each app's polling with its change orders' durations
+	// from earlier runs, and learns this run's; nil: every run starts cold.
+	Durations *Durations
 	// Grace bounds how long a cancelled run watches its in-flight change
 	// orders to their end (0: DefaultGrace).
 	Grace time.Duration
