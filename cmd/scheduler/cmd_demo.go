@@ -25,6 +25,7 @@ sae:
   region: cn-hangzhou
   endpoint: {{.Endpoint}}
   quota_per_minute: 60            # the emulated account is ours alone
+  quota_burst: 30
 defaults:
   timezone: Asia/Shanghai
   batch: {size: 2, pause: 2s}
@@ -33,9 +34,10 @@ defaults:
   window: 5m
 schedules:
   - name: demo-web                 # a plain rolling restart, 2 instances at a time
-    cron: "*/40 * * * * *"
+    cron: "*/10 * * * * *"
     apps:
       - app_id: {{.Web}}
+    batch: {size: 2, pause: 1s}
     labels: {team: web}
   - name: demo-api                 # a deploy holds the app's lock for a while: the run waits for it
     cron: "*/30 * * * * *"
@@ -64,7 +66,7 @@ func cmdDemo(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	log, err := newLogger(*logFormat, stderr)
+	log, err := newLogger(*logFormat, "", stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "scheduler demo:", err)
 		return exitUsage
@@ -76,7 +78,7 @@ func cmdDemo(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	// The emulated apps restart in seconds, not the real 30-90 s.
 	apps := emulator.DemoApps()
 	for i := range apps {
-		apps[i].RestartTime = time.Duration(3+i) * time.Second
+		apps[i].RestartTime = time.Duration(2+i) * time.Second
 		for j := range apps[i].Deploys {
 			apps[i].Deploys[j].Duration = 45 * time.Second
 		}
@@ -141,7 +143,7 @@ func cmdDemo(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		Registry:        prometheus.NewRegistry(),
 		Observer:        daemon.Progress(stdout),
 		// Restarts take seconds here: look at change orders every second or two.
-		Poller: jobs.AdaptivePoller{Initial: 2 * time.Second, Max: 5 * time.Second},
+		Poller: jobs.AdaptivePoller{Initial: time.Second, Max: 5 * time.Second},
 		Out: func(out jobs.RunOutcome) {
 			daemon.WriteSummary(stdout, out)
 		},

@@ -33,8 +33,9 @@ func findSchedule(cfg *config.Config, name string, stderr io.Writer) (jobs.Sched
 }
 
 // oneShotRunner builds a Runner on the SDK's default credential chain.
-func oneShotRunner(cfg *config.Config, obs jobs.Observer, stderr io.Writer, logFormat string) (*jobs.Runner, error) {
-	log, err := newLogger(logFormat, stderr)
+// pollInitial > 0 overrides the engine's first look at a change order.
+func oneShotRunner(cfg *config.Config, obs jobs.Observer, stderr io.Writer, logFormat string, pollInitial time.Duration) (*jobs.Runner, error) {
+	log, err := newLogger(logFormat, "", stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +43,11 @@ func oneShotRunner(cfg *config.Config, obs jobs.Observer, stderr io.Writer, logF
 	if err != nil {
 		return nil, err
 	}
-	return &jobs.Runner{SAE: saeFor, Clock: clock.Real{}, Observer: obs, Logger: log}, nil
+	r := &jobs.Runner{SAE: saeFor, Clock: clock.Real{}, Observer: obs, Logger: log}
+	if pollInitial > 0 {
+		r.Poller = jobs.AdaptivePoller{Initial: pollInitial, Min: min(pollInitial, time.Second)}
+	}
+	return r, nil
 }
 
 // cmdPlan prints what a run of the schedule would restart now. It makes no
@@ -64,7 +69,7 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitUsage
 	}
-	runner, err := oneShotRunner(cfg, nil, stderr, *logFormat)
+	runner, err := oneShotRunner(cfg, nil, stderr, *logFormat, 0)
 	if err != nil {
 		fmt.Fprintln(stderr, "scheduler plan:", err)
 		return exitUsage
@@ -93,6 +98,7 @@ func cmdTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	name := fs.String("schedule", "", "schedule `NAME`")
 	daemonURL := fs.String("daemon", "", "a running daemon's base `URL` (e.g. http://127.0.0.1:9750): trigger through its API")
 	logFormat := fs.String("log-format", "text", "json or text")
+	pollInitial := fs.Duration("poll-initial", 0, "first look at a new change order (0: the engine's 30s); lower it against the emulator")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -111,7 +117,7 @@ func cmdTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if !ok {
 		return exitUsage
 	}
-	runner, err := oneShotRunner(cfg, daemon.Progress(stderr), stderr, *logFormat)
+	runner, err := oneShotRunner(cfg, daemon.Progress(stderr), stderr, *logFormat, *pollInitial)
 	if err != nil {
 		fmt.Fprintln(stderr, "scheduler trigger:", err)
 		return exitUsage

@@ -29,8 +29,16 @@ func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
 	return 0, true
 }
 
-// newLogger builds the slog logger: json by default when w is not a terminal.
-func newLogger(format string, w io.Writer) (*slog.Logger, error) {
+// newLogger builds the slog logger: json by default when w is not a
+// terminal; level is debug, info (the default when empty), warn or error.
+func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if level != "" {
+		if err := lv.UnmarshalText([]byte(level)); err != nil {
+			return nil, fmt.Errorf("-log-level must be debug, info, warn or error, not %q", level)
+		}
+	}
+	opts := &slog.HandlerOptions{Level: lv}
 	if format == "" {
 		format = "json"
 		if f, ok := w.(*os.File); ok {
@@ -41,9 +49,9 @@ func newLogger(format string, w io.Writer) (*slog.Logger, error) {
 	}
 	switch format {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, nil)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	case "text":
-		return slog.New(slog.NewTextHandler(w, nil)), nil
+		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("-log-format must be json or text, not %q", format)
 }

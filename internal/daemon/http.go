@@ -20,7 +20,7 @@ func (d *Daemon) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		switch {
-		case d.draining.Load():
+		case d.drainingA.Load():
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
 		case !d.ready.Load():
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting"})

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 type Hooks struct {
 	OnRequest   func(action, code string, d time.Duration)
 	OnQuotaWait func(time.Duration)
+	// Logger receives the client's debug lines and ambiguous-submit warnings; nil discards.
+	Logger *slog.Logger
 }
 
 // NewSAEFactory returns the factory the daemon and the one-shot commands use:
@@ -51,6 +54,7 @@ func NewSAEFactory(clk clock.Clock, hooks Hooks) SAEFactory {
 				Limiter:   lim,
 				Clock:     clk,
 				OnRequest: hooks.OnRequest,
+				Logger:    hooks.Logger,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("region %s: %w", region, err)
