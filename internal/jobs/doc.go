@@ -20,4 +20,24 @@
 // app's own batches the lock is not pre-checked: RestartInstances refusing
 // with the lock (ClassLock) is SAE's own, race-free check and starts the
 // same lock wait.
+//
+// # Crash-safe resume
+//
+// Each batch is journalled write-ahead (Journal): BatchPlanned before
+// RestartInstances, ChangeOrderRecorded right after it returns, one row per
+// batch index naming exactly the instances submitted. After a crash the
+// daemon reads the run's record into a Prior and, while the run's window is
+// open, calls Runner.Resume, which shares Run's rollout loop: ended apps are
+// kept; per app in progress, recorded change orders are re-attached, batches
+// recorded without one are resolved with FindRestartChangeOrder before
+// anything is submitted (found: recorded and re-attached; absent: submitted
+// under their row; cannot tell: the app fails unresolved); then the plan's
+// instances no batch covered, still listed, are batched after the recorded
+// ones. Past the window, Interrupted builds the outcome without SAE.
+//
+// Runner.Failpoint names the crash points (FailpointBeforeSubmit,
+// FailpointAfterSubmit, FailpointChangeOrderWait, FailpointHealthGate,
+// FailpointBetweenBatches) so crash tests can stop the process exactly
+// there; a Failpoint that panics with ErrCrash simulates the crash
+// in-process.
 package jobs

@@ -88,6 +88,22 @@ func (f *fakeSAE) holdLock(app string, d time.Duration) string {
 	return id
 }
 
+// restartedBefore records a change order of ours on app that a crashed run
+// submitted at created and that runs for d, as RestartInstances would have
+// (it counts in assertSafe), and returns its ID.
+func (f *fakeSAE) restartedBefore(app string, ids []string, created time.Time, d time.Duration) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seq++
+	f.apps[app].ours++
+	co := &fakeCO{id: fmt.Sprintf("co-%d", f.seq), app: app, targets: slices.Clone(ids), created: created,
+		ends: created.Add(d), final: COSucceeded, ours: true}
+	f.cos[co.id] = co
+	f.restarts = append(f.restarts, fakeRestart{app: app, co: co.id, ids: slices.Clone(ids)})
+	f.tick()
+	return co.id
+}
+
 func (f *fakeSAE) failWith(key string, errs ...error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -101,6 +117,7 @@ func saeErr(class ErrorClass, action, code string) error {
 // enter counts the call, applies elapsed change orders and pops an injected error.
 func (f *fakeSAE) enter(action, app string) error {
 	f.calls[action]++
+	f.calls[action+"/"+app]++ // per app (or change order); totalCalls skips keys with "/"
 	f.tick()
 	for _, key := range []string{action + "/" + app, action} {
 		if q := f.errs[key]; len(q) > 0 {
@@ -431,6 +448,19 @@ func (r *recorder) state(conc int) (int, <-chan struct{}) {
 	return min(conc, len(r.resolved)-len(r.ended)), r.changed
 }
 
+// kindsOf returns the events of kind k.
+func (r *recorder) kindsOf(k EventKind) []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Event
+	for _, e := range r.events {
+		if e.Kind == k {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func (r *recorder) kinds() []EventKind {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -445,6 +475,13 @@ func (r *recorder) kinds() []EventKind {
 // and returns the outcome. ctx may be cancelled by the caller.
 func runFake(t *testing.T, ctx context.Context, f *fakeSAE, s Schedule, rec *recorder, opts ...func(*Runner)) RunOutcome {
 	t.Helper()
+	return driveFake(t, f, s, rec, func(r *Runner) RunOutcome { return r.Run(ctx, s, f.clk.Now()) }, opts...)
+}
+
+// driveFake calls call (Run or Resume) on a Runner of f, stepping the fake
+// clock whenever the rollout sleeps, and returns the outcome.
+func driveFake(t *testing.T, f *fakeSAE, s Schedule, rec *recorder, call func(*Runner) RunOutcome, opts ...func(*Runner)) RunOutcome {
+	t.Helper()
 	if rec == nil {
 		rec = &recorder{}
 	}
@@ -453,7 +490,7 @@ func runFake(t *testing.T, ctx context.Context, f *fakeSAE, s Schedule, rec *rec
 		o(r)
 	}
 	done := make(chan RunOutcome, 1)
-	go func() { done <- r.Run(ctx, s, f.clk.Now()) }()
+	go func() { done <- call(r) }()
 	stepCtx, stop := context.WithCancel(context.Background())
 	defer stop()
 	stepped := make(chan struct{})

@@ -13,6 +13,9 @@ type BatchRecord struct {
 	App         App
 	Batch       int // 1-based
 	Instances   []string
+	// Planned is when the rollout planned the batch (its clock), just before
+	// the submit: the earliest its change order can have been created.
+	Planned time.Time
 }
 
 // Journal records a run's batches durably so a crashed daemon re-attaches to
@@ -20,10 +23,19 @@ type BatchRecord struct {
 // calls it write-ahead:
 //
 //   - BatchPlanned before RestartInstances. If it fails, the batch is not
-//     submitted (the app fails with code "journal").
-//   - ChangeOrderRecorded right after RestartInstances returned an ID. If it
-//     fails, the change order is still watched to its end (it exists at SAE
-//     whatever the journal says) and the app stops after it.
+//     submitted (the app fails with code "journal"). It is called once per
+//     (run, app, batch index), with exactly the instances submitted: a
+//     resubmit of the same instances (after a refusal, or by Resume of a
+//     batch never carried out) goes under the existing row; a batch whose
+//     instances changed takes the next index. A journal may therefore refuse
+//     a second BatchPlanned of an index (the SQLite store does).
+//   - ChangeOrderRecorded right after RestartInstances returned an ID, and
+//     by Resume for a change order it found for a batch recorded without
+//     one. If it fails, the change order is still watched to its end (it
+//     exists at SAE whatever the journal says) and the app stops after it.
+//
+// The batches' ends and the apps' outcomes reach a journal through the
+// Observer events (EventBatchEnded, EventAppEnded, EventRunEnded).
 //
 // Crash windows: a crash between BatchPlanned and the submit leaves a planned
 // batch with no change order — recovery must ask SAE

@@ -13,6 +13,7 @@ const (
 	EventLockWaitStarted EventKind = "lock_wait_started" // App, ChangeOrderID of the holder if known
 	EventLockWaitEnded   EventKind = "lock_wait_ended"   // App, Duration
 	EventBatchSubmitted  EventKind = "batch_submitted"   // App, Batch, ChangeOrderID, Instances
+	EventBatchReattached EventKind = "batch_reattached"  // Resume: App, Batch, ChangeOrderID, Instances of a change order the interrupted run submitted
 	EventBatchEnded      EventKind = "batch_ended"       // App, Batch, Result, Duration (change-order wait)
 	EventAppEnded        EventKind = "app_ended"         // AppOutcome
 	EventRunEnded        EventKind = "run_ended"         // Run

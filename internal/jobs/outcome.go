@@ -40,7 +40,9 @@ const (
 	CodeBatchTimeout    = "batch_timeout"  // our change order still running past batch_timeout (left alone)
 	CodeAmbiguous       = "ambiguous"      // RestartInstances may or may not have been carried out
 	CodeJournal         = "journal"        // the journal could not record a batch
-	CodeUnresolved      = "unresolved"     // the app could not be resolved or listed
+	CodeUnresolved      = "unresolved"     // the app could not be resolved or listed, or a resumed batch's submit cannot be told
+	// Added with resume.
+	ReasonCrash = "crash" // interrupted: a Failpoint simulated a crash (tests)
 )
 
 // RunOutcome is what one run did.
@@ -65,6 +67,7 @@ type AppOutcome struct {
 	NotRestarted []string       `json:"not_restarted,omitempty"`
 	Vanished     []string       `json:"vanished,omitempty"` // planned, gone before their batch (not restarted by us)
 	ChangeOrders []string       `json:"change_orders,omitempty"`
+	Reattached   []string       `json:"reattached,omitempty"` // change orders of the interrupted run that Resume watched to their end
 	Batches      []BatchOutcome `json:"batches,omitempty"`
 	Started      time.Time      `json:"started"`
 	Ended        time.Time      `json:"ended"`

@@ -17,6 +17,7 @@ type appRun struct {
 	log    *slog.Logger
 	out    AppOutcome
 	plan   AppPlan
+	prior  *appPrior // Resume: the app's recorded batches; nil in Run
 
 	current     []Instance      // the latest listing
 	ours        map[string]bool // change orders this rollout created: the only ones it may abort
@@ -26,6 +27,18 @@ type appRun struct {
 	failed      int             // failed batches
 	lastCode    string          // the last failed batch's code
 	journalLost bool            // a change order the journal could not record: stop after it
+	maxIndex    int             // the highest batch index given (journal rows are per index)
+	total       int             // batches of the app, for events: recorded and planned
+	queued      int             // planned batches after the current one
+}
+
+// pendingBatch is a batch still to roll. index 0 means not numbered yet
+// (numbered when it starts); row is the instances its journal row already
+// holds (a resumed batch never carried out), nil when it has none.
+type pendingBatch struct {
+	index int
+	ids   []string
+	row   []string
 }
 
 // roll runs the app to an outcome in a.out. ctx ending means: no new batch,
@@ -38,51 +51,27 @@ func (a *appRun) roll(ctx context.Context) {
 	a.emit(Event{Kind: EventAppStarted, App: a.app})
 	defer a.finish()
 
-	st, err := retry(ctx, a.run, a.deadline, func(ctx context.Context) (AppStatus, error) {
-		return a.api.DescribeApplicationStatus(ctx, a.app.ID)
-	})
-	if err != nil {
-		a.endErr(ctx, err)
+	var pending []pendingBatch
+	var ok bool
+	if a.prior != nil {
+		pending, ok = a.recover(ctx)
+	} else {
+		pending, ok = a.start(ctx)
+	}
+	if !ok {
 		return
 	}
-	if st.CurrentStatus == AppStopped {
-		a.end(ResultSkipped, ReasonAppStopped, "", "the app is stopped")
-		return
-	}
-	// Plan after someone else's change order ends: a deploy replaces the
-	// instances a plan made during it would name.
-	if st.LastChangeOrderRunning && !a.waitLock(ctx, st.LastChangeOrderID) {
-		return
-	}
-	inst, err := retry(ctx, a.run, a.deadline, func(ctx context.Context) ([]Instance, error) {
-		return a.api.ListInstances(ctx, a.app.ID)
-	})
-	if err != nil {
-		a.endErr(ctx, err)
-		return
-	}
-	a.current = inst
-	if neverDeployed(st, inst) {
-		a.end(ResultSkipped, ReasonNotDeployed, "", neverDeployedMsg)
-		return
-	}
-	a.plan = PlanApp(a.app, inst, a.p, a.now())
-	for _, w := range a.plan.Warnings {
-		a.log.Warn("plan", "warning", w)
-	}
-	if !a.plan.Runnable() {
-		a.end(a.plan.Result, a.plan.Reason, a.plan.Code, a.plan.Message)
-		return
-	}
-	a.log.Info("planned", "instances", len(a.plan.Instances), "batches", len(a.plan.Batches), "batch_size", a.plan.BatchSize)
-
-	for k, batch := range a.plan.Batches {
-		// The pause runs from the previous batch's end as SAE reports it, so
-		// the lag of the look that saw it end is not added to the pause.
-		if wait := min(a.p.Pause, a.p.Pause-a.now().Sub(a.lastEnd)); k > 0 && wait > 0 {
-			if err := a.r.clock().Sleep(ctx, wait); err != nil {
-				a.endErr(ctx, err)
-				return
+	for i, b := range pending {
+		a.queued = len(pending) - i - 1
+		if i > 0 || len(a.out.Batches) > 0 {
+			a.failpoint(FailpointBetweenBatches)
+			// The pause runs from the previous batch's end as SAE reports it, so
+			// the lag of the look that saw it end is not added to the pause.
+			if wait := min(a.p.Pause, a.p.Pause-a.now().Sub(a.lastEnd)); wait > 0 {
+				if err := a.r.clock().Sleep(ctx, wait); err != nil {
+					a.endErr(ctx, err)
+					return
+				}
 			}
 		}
 		if ctx.Err() != nil {
@@ -90,10 +79,14 @@ func (a *appRun) roll(ctx context.Context) {
 			return
 		}
 		if !a.now().Before(a.deadline) {
-			a.end(ResultDeadlineExceeded, "", "", "the window ended before batch "+fmt.Sprint(k+1))
+			next := b.index
+			if next == 0 {
+				next = a.maxIndex + 1
+			}
+			a.end(ResultDeadlineExceeded, "", "", "the window ended before batch "+fmt.Sprint(next))
 			return
 		}
-		if stop := a.batch(ctx, k+1, batch); stop {
+		if stop := a.batch(ctx, b); stop {
 			return
 		}
 	}
@@ -102,6 +95,53 @@ func (a *appRun) roll(ctx context.Context) {
 		return
 	}
 	a.end(ResultSuccess, "", "", "")
+}
+
+// start plans the app as Run does and returns its batches; ok=false when
+// the app's result is set.
+func (a *appRun) start(ctx context.Context) (pending []pendingBatch, ok bool) {
+	st, err := retry(ctx, a.run, a.deadline, func(ctx context.Context) (AppStatus, error) {
+		return a.api.DescribeApplicationStatus(ctx, a.app.ID)
+	})
+	if err != nil {
+		a.endErr(ctx, err)
+		return nil, false
+	}
+	if st.CurrentStatus == AppStopped {
+		a.end(ResultSkipped, ReasonAppStopped, "", "the app is stopped")
+		return nil, false
+	}
+	// Plan after someone else's change order ends: a deploy replaces the
+	// instances a plan made during it would name.
+	if st.LastChangeOrderRunning && !a.waitLock(ctx, st.LastChangeOrderID) {
+		return nil, false
+	}
+	inst, err := retry(ctx, a.run, a.deadline, func(ctx context.Context) ([]Instance, error) {
+		return a.api.ListInstances(ctx, a.app.ID)
+	})
+	if err != nil {
+		a.endErr(ctx, err)
+		return nil, false
+	}
+	a.current = inst
+	if neverDeployed(st, inst) {
+		a.end(ResultSkipped, ReasonNotDeployed, "", neverDeployedMsg)
+		return nil, false
+	}
+	a.plan = PlanApp(a.app, inst, a.p, a.now())
+	for _, w := range a.plan.Warnings {
+		a.log.Warn("plan", "warning", w)
+	}
+	if !a.plan.Runnable() {
+		a.end(a.plan.Result, a.plan.Reason, a.plan.Code, a.plan.Message)
+		return nil, false
+	}
+	a.log.Info("planned", "instances", len(a.plan.Instances), "batches", len(a.plan.Batches), "batch_size", a.plan.BatchSize)
+	for _, b := range a.plan.Batches {
+		pending = append(pending, pendingBatch{ids: b})
+	}
+	a.total = len(pending)
+	return pending, true
 }
 
 // end sets the app's result unless one is set.
@@ -269,22 +309,27 @@ func (a *appRun) batchFailed(code, msg string) (stop bool) {
 	return false
 }
 
-// batch runs batch k (1-based) of the plan: submit, change-order wait,
-// health gate. It reports whether the app must stop (its result is then set).
-func (a *appRun) batch(ctx context.Context, k int, planned []string) (stop bool) {
-	log := a.log.With("batch", k)
-	ids := a.present(planned)
+// batch runs one planned batch: submit, change-order wait, health gate.
+// It reports whether the app must stop (its result is then set).
+func (a *appRun) batch(ctx context.Context, b pendingBatch) (stop bool) {
+	if b.index == 0 {
+		// Numbered even if it turns out empty, so numbers match the plan's.
+		a.maxIndex++
+		b.index = a.maxIndex
+	}
+	ids := a.present(b.ids)
 	if len(ids) == 0 {
-		log.Info("batch empty: every instance vanished")
+		a.log.Info("batch empty: every instance vanished", "batch", b.index)
 		return false
 	}
-	bo := BatchOutcome{Index: k, Submitted: a.now()}
+	bo := BatchOutcome{Index: b.index, Submitted: a.now()}
 	record := func(res Result, code string) {
-		bo.Instances, bo.Result, bo.Code, bo.Ended = ids, res, code, a.now()
+		bo.Index, bo.Instances, bo.Result, bo.Code, bo.Ended = b.index, ids, res, code, a.now()
 		a.out.Batches = append(a.out.Batches, bo)
 	}
 
-	sub := a.submit(ctx, log, k, &ids)
+	sub := a.submit(ctx, &b, &ids)
+	log := a.log.With("batch", b.index)
 	switch sub.kind {
 	case submitEmptied:
 		log.Info("batch empty: every instance vanished while waiting")
@@ -303,19 +348,24 @@ func (a *appRun) batch(ctx context.Context, k int, planned []string) (stop bool)
 		log.Warn("batch failed before a change order", "code", sub.code, "message", sub.msg)
 		return a.batchFailed(sub.code, sub.msg)
 	}
-	co := sub.co
-	submitted := a.now()
-	bo.ChangeOrderID, bo.Submitted = co, submitted
-	log = log.With("change_order", co)
+	return a.follow(ctx, log.With("change_order", sub.co), b.index, ids, sub.co, a.now(), sub.start, a.current)
+}
 
+// follow watches batch k's change order co (submitted at submitted, the
+// batch started at start for batch_timeout) to its end, runs the health
+// gate against the listing baseline, and records the batch. It reports
+// whether the app must stop (its result is then set).
+func (a *appRun) follow(ctx context.Context, log *slog.Logger, k int, ids []string, co string,
+	submitted, start time.Time, baseline []Instance) (stop bool) {
 	slack := a.p.Pause
-	if k == len(a.plan.Batches) || a.endUnknown {
+	if a.queued == 0 || a.endUnknown {
 		slack = 0
 	}
-	res, code, msg, stop := a.await(ctx, log, co, ids, submitted, sub.start.Add(a.p.BatchTimeout), slack)
-	record(res, code)
+	res, code, msg, stop := a.await(ctx, log, co, ids, baseline, submitted, start.Add(a.p.BatchTimeout), slack)
+	a.out.Batches = append(a.out.Batches, BatchOutcome{Index: k, Instances: ids, ChangeOrderID: co,
+		Result: res, Code: code, Submitted: submitted, Ended: a.now()})
 	log.Info("batch ended", "result", res, "code", code, "message", msg)
-	a.emit(Event{Kind: EventBatchEnded, App: a.app, Batch: k, Batches: len(a.plan.Batches), Instances: ids,
+	a.emit(Event{Kind: EventBatchEnded, App: a.app, Batch: k, Batches: a.total, Instances: ids,
 		ChangeOrderID: co, Result: res, Reason: code, Duration: a.now().Sub(submitted)})
 	if stop {
 		return true
@@ -342,42 +392,65 @@ type submitResult struct {
 	code, msg string
 }
 
-// submit sends the batch's RestartInstances, handling the lock, retryable
+// submit sends batch b's RestartInstances, handling the lock, retryable
 // refusals and stale instance IDs; *ids shrinks to the instances still
 // listed when SAE said some are gone or after a lock wait.
-func (a *appRun) submit(ctx context.Context, log *slog.Logger, k int, ids *[]string) submitResult {
+//
+// Write-ahead: the batch's journal row (BatchPlanned) names exactly the
+// instances submitted, since recovery looks for a change order with exactly
+// those targets. It is written once per batch index: a resubmit of the same
+// instances (after a refusal, or of a resumed batch never carried out) goes
+// under the same row; when the instances changed, the batch takes the next
+// index and a new row (b.index is updated).
+func (a *appRun) submit(ctx context.Context, b *pendingBatch, ids *[]string) submitResult {
 	res := submitResult{kind: submitStop, start: a.now()}
 	staleRetried := false
+	log := a.log.With("batch", b.index)
 	for attempt := 0; ; {
 		if ctx.Err() != nil {
 			a.endErr(ctx, ctx.Err())
 			return res
 		}
 		if !a.now().Before(a.deadline) {
-			a.end(ResultDeadlineExceeded, "", "", fmt.Sprintf("the window ended before batch %d was accepted", k))
+			a.end(ResultDeadlineExceeded, "", "", fmt.Sprintf("the window ended before batch %d was accepted", b.index))
 			return res
 		}
-		rec := BatchRecord{Schedule: a.s.Name, ScheduledAt: a.at, App: a.app, Batch: k, Instances: *ids}
-		// Crash window: from here until ChangeOrderRecorded the journal knows the
-		// batch but not its change order; recovery asks SAE (FindRestartChangeOrder)
-		// before it submits again.
-		if err := a.r.journal().BatchPlanned(ctx, rec); err != nil {
-			log.Error("journal refused the batch", "error", err)
-			a.end(ResultFailed, CodeJournal, "", err.Error())
-			return res
+		if b.row != nil && !sameSet(b.row, *ids) {
+			// The row names other instances: a crash after this submit would be
+			// resolved against them and miss it.
+			a.maxIndex++
+			a.total++
+			log.Info("batch renumbered: its instances changed", "to", a.maxIndex)
+			b.index, b.row = a.maxIndex, nil
+			log = a.log.With("batch", b.index)
 		}
+		rec := BatchRecord{Schedule: a.s.Name, ScheduledAt: a.at, App: a.app, Batch: b.index, Instances: *ids, Planned: a.now()}
+		if b.row == nil {
+			// Crash window: from here until ChangeOrderRecorded the journal knows
+			// the batch but not its change order; recovery asks SAE
+			// (FindRestartChangeOrder) before it submits again.
+			if err := a.journal().BatchPlanned(ctx, rec); err != nil {
+				log.Error("journal refused the batch", "error", err)
+				a.end(ResultFailed, CodeJournal, "", err.Error())
+				return res
+			}
+			b.row = slices.Clone(*ids)
+		}
+		a.failpoint(FailpointBeforeSubmit)
 		// A cancel mid-call would leave the submit ambiguous: let it finish.
 		id, err := a.api.RestartInstances(context.WithoutCancel(ctx), a.app.ID, *ids)
 		if err == nil {
 			a.ours[id] = true
-			if jerr := a.r.journal().ChangeOrderRecorded(context.WithoutCancel(ctx), rec, id); jerr != nil {
+			// Crash window: the change order exists, the journal does not know it.
+			a.failpoint(FailpointAfterSubmit)
+			if jerr := a.journal().ChangeOrderRecorded(context.WithoutCancel(ctx), rec, id); jerr != nil {
 				// The change order exists whatever the journal says: watch it, then stop.
 				log.Error("journal lost a change order", "change_order", id, "error", jerr)
 				a.journalLost = true
 			}
 			log.Info("batch submitted", "change_order", id, "instances", len(*ids))
 			a.out.ChangeOrders = append(a.out.ChangeOrders, id)
-			a.emit(Event{Kind: EventBatchSubmitted, App: a.app, Batch: k, Batches: len(a.plan.Batches),
+			a.emit(Event{Kind: EventBatchSubmitted, App: a.app, Batch: b.index, Batches: a.total,
 				Instances: *ids, ChangeOrderID: id})
 			res.kind, res.co = submitted, id
 			return res
@@ -445,9 +518,8 @@ func (a *appRun) submit(ctx context.Context, log *slog.Logger, k int, ids *[]str
 // await watches our change order co to its end and runs the health gate.
 // It returns the batch's result, code and message, and whether the app must
 // stop (its result is then set).
-func (a *appRun) await(ctx context.Context, log *slog.Logger, co string, ids []string,
+func (a *appRun) await(ctx context.Context, log *slog.Logger, co string, ids []string, baseline []Instance,
 	submitted, batchDeadline time.Time, slack time.Duration) (res Result, code, msg string, stop bool) {
-	baseline := a.current
 	a.lastEnd = a.now()
 	c, verdict, cancelled, err := a.watch(ctx, log, co, submitted, batchDeadline, slack)
 	a.lastEnd = a.now()
@@ -513,6 +585,7 @@ func (a *appRun) await(ctx context.Context, log *slog.Logger, co string, ids []s
 		return ResultSuccess, "", "", true
 	}
 
+	a.failpoint(FailpointHealthGate)
 	ok, why, err := a.gate(ctx, baseline, ids, batchDeadline)
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -544,6 +617,7 @@ func (a *appRun) duration(c ChangeOrder, submitted time.Time) (d time.Duration, 
 func (a *appRun) watch(ctx context.Context, log *slog.Logger, co string, submitted, bound time.Time, slack time.Duration) (c ChangeOrder, v Verdict, cancelled bool, err error) {
 	wctx := ctx
 	enterGrace := func() {
+		a.checkCrash() // a crashed process watches nothing
 		cancelled = true
 		wctx = context.WithoutCancel(ctx)
 		bound = minTime(bound, a.now().Add(a.r.grace()))
@@ -574,6 +648,9 @@ func (a *appRun) watch(ctx context.Context, log *slog.Logger, co string, submitt
 			return c, v, cancelled, gerr
 		}
 		polls++
+		if polls == 1 {
+			a.failpoint(FailpointChangeOrderWait)
+		}
 		c, v = got, ClassifyChangeOrder(got)
 		log.Debug("change order polled", "status", c.Status, "sub_status", c.SubStatus, "verdict", v, "polls", polls)
 		if v.Terminal() || v == VerdictAbnormal {

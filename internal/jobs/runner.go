@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"path"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sae-scheduler/sae-scheduler/internal/clock"
@@ -44,6 +45,11 @@ type Runner struct {
 	// Grace bounds how long a cancelled run watches its in-flight change
 	// orders to their end (0: DefaultGrace).
 	Grace time.Duration
+	// Failpoint, when set, is called at the named crash points of a rollout
+	// (the Failpoint* constants) so crash tests can stop the process exactly
+	// there. nil: none. It may exit the process, or panic with ErrCrash to
+	// simulate a crash in-process; any other panic propagates.
+	Failpoint func(name string)
 }
 
 func (r *Runner) clock() clock.Clock {
@@ -100,6 +106,10 @@ type run struct {
 
 	abort context.CancelCauseFunc // an account error ends the run at once
 
+	priors  map[string]*appPrior // Resume: what the journal knew, by app ID
+	known   map[string]bool      // Resume: apps the journal has ended or started (appKey): no selector failure is reported for them
+	crashed atomic.Bool          // a Failpoint panicked with ErrCrash
+
 	mu         sync.Mutex
 	failedApps int
 	accountErr error
@@ -108,8 +118,8 @@ type run struct {
 func (rn *run) now() time.Time { return rn.r.clock().Now() }
 
 func (rn *run) emit(e Event) {
-	if rn.r.Observer == nil {
-		return
+	if rn.r.Observer == nil || rn.crashed.Load() {
+		return // a crashed process reports nothing more
 	}
 	e.Time = rn.now()
 	e.Schedule, e.ScheduledAt = rn.s.Name, rn.at
@@ -189,31 +199,73 @@ func (r *Runner) newRun(s Schedule, at time.Time) *run {
 //
 // Reason carries the first failed app's code (rule 1 and 3) or the shared
 // skip reason (rule 7).
-func (r *Runner) Run(ctx context.Context, s Schedule, scheduledAt time.Time) (out RunOutcome) {
+//
+// When a Failpoint panics with ErrCrash, Run stops at once: no further SAE
+// call, journal write or event, and the outcome is interrupted.
+func (r *Runner) Run(ctx context.Context, s Schedule, scheduledAt time.Time) RunOutcome {
+	return r.run(ctx, s, scheduledAt, nil)
+}
+
+// run is Run, and Resume when prior is not nil.
+func (r *Runner) run(ctx context.Context, s Schedule, scheduledAt time.Time, prior *Prior) (out RunOutcome) {
 	rn := r.newRun(s, scheduledAt)
 	// out is the named result so that the deferred Ended reaches the caller.
 	out = RunOutcome{Schedule: s.Name, ScheduledAt: scheduledAt, Started: rn.now()}
-	rn.log.Info("run started", "window_ends", rn.deadline)
+	if prior != nil && !prior.Started.IsZero() {
+		out.Started = prior.Started // one run, interrupted: its duration counts the outage
+	}
+	if prior != nil {
+		rn.log.Info("run resumed", "window_ends", rn.deadline, "ended_apps", len(prior.Ended), "batches", len(prior.Batches))
+	} else {
+		rn.log.Info("run started", "window_ends", rn.deadline)
+	}
 	rn.emit(Event{Kind: EventRunStarted})
 	defer func() {
 		out.Ended = rn.now()
 		rn.log.Info("run ended", "result", out.Result, "reason", out.Reason, "duration", out.Ended.Sub(out.Started))
 		rn.emit(Event{Kind: EventRunEnded, Result: out.Result, Reason: out.Reason, Duration: out.Ended.Sub(out.Started), Run: &out})
 	}()
+	defer func() {
+		if v := recover(); v != nil {
+			if v != any(ErrCrash) {
+				panic(v)
+			}
+			rn.crash()
+			out.Result, out.Reason = ResultInterrupted, ReasonCrash
+		}
+	}()
 
 	api, err := r.SAE(s.Region)
 	if err != nil {
 		rn.log.Error("no sae client", "region", s.Region, "error", err)
 		out.Result, out.Reason = ResultFailed, CodeUnresolved
+		out.Apps = priorEnded(prior)
 		return out
 	}
 	rn.api = api
+	if r.Failpoint != nil {
+		rn.api = crashGate{SAE: api, rn: rn}
+	}
 
 	runCtx, abort := context.WithCancelCause(ctx)
 	defer abort(nil)
 	rn.abort = abort
 
+	if prior != nil {
+		rn.known = map[string]bool{}
+		for _, o := range prior.Ended {
+			rn.known[appKey(o.App)] = true
+		}
+		for _, b := range prior.Batches {
+			rn.known[b.AppID] = true
+		}
+	}
 	apps, failed, err := rn.resolve(runCtx, rn.deadline)
+	if prior != nil {
+		var ended []AppOutcome
+		apps, failed, ended = rn.adoptPrior(*prior, apps, failed)
+		out.Apps = append(out.Apps, ended...)
+	}
 	out.Apps = append(out.Apps, failed...)
 	if err != nil {
 		switch {
@@ -228,6 +280,10 @@ func (r *Runner) Run(ctx context.Context, s Schedule, scheduledAt time.Time) (ou
 		return out
 	}
 	out.Apps = append(out.Apps, rn.rollApps(runCtx, ctx, apps)...)
+	if rn.crashed.Load() {
+		out.Result, out.Reason = ResultInterrupted, ReasonCrash
+		return out
+	}
 	out.Result, out.Reason = aggregate(out.Apps)
 	rn.mu.Lock()
 	if rn.accountErr != nil {
@@ -255,17 +311,31 @@ func (rn *run) rollApps(ctx, parent context.Context, apps []App) []AppOutcome {
 		rn.mu.Lock()
 		overBudget := rn.failedApps > rn.p.MaxFailedApps
 		rn.mu.Unlock()
+		// An app the interrupted run had started is finished whatever the
+		// budget or the window says: its change orders are re-attached.
+		started := rn.priors[app.ID] != nil
 		switch {
-		case overBudget:
+		case overBudget && !started:
 			outs[i] = AppOutcome{App: app, Result: ResultSkipped, Reason: ReasonFailureBudget,
 				Message: fmt.Sprintf("more than %d apps failed", rn.p.MaxFailedApps)}
-		case !rn.now().Before(rn.deadline):
+		case !rn.now().Before(rn.deadline) && !started:
 			outs[i] = AppOutcome{App: app, Result: ResultDeadlineExceeded, Message: "the window ended before the app started"}
 		default:
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				defer func() { <-slots }() // runs last: the failure count is up to date for the next app
+				defer func() {
+					if v := recover(); v != nil {
+						if v != any(ErrCrash) {
+							panic(v)
+						}
+						// A simulated crash: this goroutine stops here, the others
+						// at their next SAE call or journal write.
+						rn.crash()
+						outs[i] = AppOutcome{App: app, Result: ResultInterrupted, Reason: ReasonCrash}
+					}
+				}()
 				o := rn.rollApp(ctx, parent, app)
 				if o.Result == ResultFailed {
 					rn.mu.Lock()
@@ -310,7 +380,7 @@ func (rn *run) rollApp(ctx, parent context.Context, app App) AppOutcome {
 		}
 		defer release()
 	}
-	a := &appRun{run: rn, app: app, parent: parent,
+	a := &appRun{run: rn, app: app, parent: parent, prior: rn.priors[app.ID],
 		log: rn.log.With("app", app.ID, "app_name", app.Name)}
 	a.roll(ctx)
 	return a.out
@@ -342,6 +412,9 @@ func (rn *run) resolve(ctx context.Context, bound time.Time) ([]App, []AppOutcom
 		}
 		rn.log.Warn("selector failed", "app", app.ID, "app_name", app.Name, "reason", reason, "error", err)
 		failed = append(failed, o)
+		if rn.known[appKey(app)] {
+			return // Resume: the journal has its outcome, or its batches are finished below
+		}
 		rn.emit(Event{Kind: EventAppEnded, App: app, Result: o.Result, Reason: o.Reason, AppOutcome: &failed[len(failed)-1]})
 	}
 	for _, sel := range rn.s.Apps {

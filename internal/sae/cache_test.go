@@ -25,8 +25,10 @@ func TestE2EMetadataCache(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// A factor of 60000 makes 11 emulated minutes about 11 ms of real time.
-			w := newWorld(t, emulator.Config{QuotaPerMinute: -1}, 60000)
+			// A factor of 600 makes 11 emulated minutes 1.1 s of real time, and
+			// keeps a loaded machine's few milliseconds between two calls well
+			// inside the 10-minute TTL (at 60000 they were not).
+			w := newWorld(t, emulator.Config{QuotaPerMinute: -1}, 600)
 			c := w.client(t, func(cfg *sae.Config) { cfg.MetadataTTL = tt.ttl })
 			ctx := ctxT(t)
 			first, err := c.ListInstances(ctx, appWeb)
