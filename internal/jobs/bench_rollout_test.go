@@ -61,14 +61,13 @@ import (
 // batch duration), throttled = 0, wall/floor ≤ 1.15. The log line of each
 // strategy says which it met.
 //
-// Reading the figures: internal/sae's ListInstances costs 2 calls
-// (DescribeApplicationGroups, then DescribeApplicationInstances), so with
-// this client the gate's floor is 4 calls a batch, not 3, and each app
-// starts with 4 calls (DescribeApplicationConfig, DescribeApplicationStatus,
-// the listing). At about 4.6 calls a batch the 10 apps ask for about 29
-// calls a minute of the bucket's 30: the bucket is saturated, and lag is
-// mostly the submit queueing behind other apps' calls. The engine's own
-// excess over that floor is the first batch's probing (no history yet).
+// Reading the figures: internal/sae's ListInstances costs one call once an
+// app's group IDs are cached (10 minutes; the groups are read twice per app
+// in a 20-minute rollout), and each app starts with a status check, an
+// identity read and the plan's listing. The engine's excess over the floor
+// of 3 is the first batch's probing: a cold run has no history for it (the
+// daemon's jobs.Durations carries it from one night to the next; see
+// TestE2EDurationsCarryOverRuns).
 func BenchmarkRollout(b *testing.B) {
 	strategies := []struct {
 		name string
