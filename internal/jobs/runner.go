@@ -365,6 +365,19 @@ func (rn *run) notStarted(app App, parent context.Context) AppOutcome {
 	return o
 }
 
+// lockApp waits for the app's cross-run lock until ctx ends or the run's
+// window closes (on the runner's clock, which may be scaled or fake).
+func (rn *run) lockApp(ctx context.Context, appID string) (func(), error) {
+	lockCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		if rn.r.clock().Sleep(lockCtx, rn.deadline.Sub(rn.now())) == nil {
+			cancel()
+		}
+	}()
+	return rn.r.AppLocks.Lock(lockCtx, appID)
+}
+
 // rollApp takes a global slot and rolls one app.
 func (rn *run) rollApp(ctx, parent context.Context, app App) AppOutcome {
 	if err := rn.r.AppLimit.Acquire(ctx); err != nil {
@@ -373,9 +386,15 @@ func (rn *run) rollApp(ctx, parent context.Context, app App) AppOutcome {
 	defer rn.r.AppLimit.Release()
 	if rn.r.AppLocks != nil {
 		// Another run rolling the same app would interleave batches and
-		// break min_ready: wait for it (its window bounds it).
-		release, err := rn.r.AppLocks.Lock(ctx, app.ID)
+		// break min_ready: wait for it, but only within this run's window.
+		release, err := rn.lockApp(ctx, app.ID)
 		if err != nil {
+			if parent.Err() == nil && !rn.now().Before(rn.deadline) {
+				o := AppOutcome{App: app, Result: ResultDeadlineExceeded, Started: rn.now(), Ended: rn.now(),
+					Message: "another run held the app until this run's window ended"}
+				rn.emit(Event{Kind: EventAppEnded, App: app, Result: o.Result, AppOutcome: &o})
+				return o
+			}
 			return rn.notStarted(app, parent)
 		}
 		defer release()
