@@ -24,6 +24,7 @@ package metrics
 
 import (
 	"runtime"
+	"sort"
 	"sync"
 	"time"
 
@@ -117,21 +118,24 @@ type Metrics struct {
 	lastScheduled map[string]time.Time
 
 	info *scheduleInfoCollector
+	// fams are the schedule and app families (see family.go); the others
+	// are plain client_golang collectors.
+	fams familyCollector
 
-	runs              *prometheus.CounterVec
-	skipped           *prometheus.CounterVec
-	batches           *prometheus.CounterVec
-	instances         *prometheus.CounterVec
-	lastRun           *prometheus.GaugeVec
-	lastSuccess       *prometheus.GaugeVec
-	nextRun           *prometheus.GaugeVec
-	inProgress        *prometheus.GaugeVec
-	lastScheduledTS   *prometheus.GaugeVec
-	runDeadline       *prometheus.GaugeVec
-	suspended         *prometheus.GaugeVec
-	appLastSuccess    *prometheus.GaugeVec
-	appInfo           *prometheus.GaugeVec
-	runDuration       *prometheus.HistogramVec
+	runs              *family
+	skipped           *family
+	batches           *family
+	instances         *family
+	lastRun           *family
+	lastSuccess       *family
+	nextRun           *family
+	inProgress        *family
+	lastScheduledTS   *family
+	runDeadline       *family
+	suspended         *family
+	appLastSuccess    *family
+	appInfo           *family
+	runDuration       *family
 	changeOrderWait   prometheus.Histogram
 	lockWait          prometheus.Histogram
 	saeRequests       *prometheus.CounterVec
@@ -160,63 +164,48 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 		lastScheduled: map[string]time.Time{},
 		info:          newScheduleInfoCollector(name("schedule_info")),
 
-		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: name("runs_total"),
-			Help: "Fires of a schedule by result; every fire adds exactly one, skipped fires included.",
-		}, []string{"schedule", "result"}),
-		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: name("skipped_runs_total"),
-			Help: "Fires of a schedule that restarted nothing, by reason (also counted in runs_total{result=\"skipped\"}).",
-		}, []string{"schedule", "reason"}),
-		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: name("batches_total"),
-			Help: "Restart batches (one change order each) by schedule, app ID and result.",
-		}, []string{"schedule", "app", "result"}),
-		instances: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: name("instances_restarted_total"),
-			Help: "Instances restarted by successful batches, by schedule and app ID.",
-		}, []string{"schedule", "app"}),
-		lastRun: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: name("last_run_timestamp_seconds"),
-			Help: "Unix time the schedule's last run ended, whatever its result (0: never).",
-		}, []string{"schedule"}),
-		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: name("last_success_timestamp_seconds"),
-			Help: "Unix time the schedule's last successful run ended (0: never).",
-		}, []string{"schedule"}),
-		nextRun: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: name("next_run_timestamp_seconds"),
-			Help: "Unix time of the schedule's next fire (0: none, e.g. suspended).",
-		}, []string{"schedule"}),
-		inProgress: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: name("run_in_progress"),
-			Help: "1 while a run of the schedule is in progress, else 0.",
-		}, []string{"schedule"}),
-		lastScheduledTS: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: name("last_scheduled_timestamp_seconds"),
-			Help: "Unix time of the schedule's last due fire, missed and skipped ones included (0: none yet).",
-		}, []string{"schedule"}),
-		runDeadline: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: name("run_deadline_timestamp_seconds"),
-			Help: "Unix time by which the schedule's current or last run must end (0: none yet).",
-		}, []string{"schedule"}),
-		suspended: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: name("schedule_suspended"),
-			Help: "1 if the schedule is suspended (suspend: true), else 0.",
-		}, []string{"schedule"}),
-		appLastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: name("app_last_success_timestamp_seconds"),
-			Help: "Unix time an app was last restarted successfully by the schedule (0: not since the last reload).",
-		}, []string{"schedule", "app"}),
-		appInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: name("app_info"),
-			Help: "Always 1: maps an SAE app ID to its name and namespace.",
-		}, []string{"app", "app_name", "namespace"}),
-		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    name("run_duration_seconds"),
-			Help:    "Duration of the schedule's runs, start to end.",
-			Buckets: RunDurationBuckets,
-		}, []string{"schedule"}),
+		runs: newFamily(name("runs_total"),
+			"Fires of a schedule by result; every fire adds exactly one, skipped fires included.",
+			counterKind, nil, "schedule", "result"),
+		skipped: newFamily(name("skipped_runs_total"),
+			"Fires of a schedule that restarted nothing, by reason (also counted in runs_total{result=\"skipped\"}).",
+			counterKind, nil, "schedule", "reason"),
+		batches: newFamily(name("batches_total"),
+			"Restart batches (one change order each) by schedule, app ID and result.",
+			counterKind, nil, "schedule", "app", "result"),
+		instances: newFamily(name("instances_restarted_total"),
+			"Instances restarted by successful batches, by schedule and app ID.",
+			counterKind, nil, "schedule", "app"),
+		lastRun: newFamily(name("last_run_timestamp_seconds"),
+			"Unix time the schedule's last run ended, whatever its result (0: never).",
+			gaugeKind, nil, "schedule"),
+		lastSuccess: newFamily(name("last_success_timestamp_seconds"),
+			"Unix time the schedule's last successful run ended (0: never).",
+			gaugeKind, nil, "schedule"),
+		nextRun: newFamily(name("next_run_timestamp_seconds"),
+			"Unix time of the schedule's next fire (0: none, e.g. suspended).",
+			gaugeKind, nil, "schedule"),
+		inProgress: newFamily(name("run_in_progress"),
+			"1 while a run of the schedule is in progress, else 0.",
+			gaugeKind, nil, "schedule"),
+		lastScheduledTS: newFamily(name("last_scheduled_timestamp_seconds"),
+			"Unix time of the schedule's last due fire, missed and skipped ones included (0: none yet).",
+			gaugeKind, nil, "schedule"),
+		runDeadline: newFamily(name("run_deadline_timestamp_seconds"),
+			"Unix time by which the schedule's current or last run must end (0: none yet).",
+			gaugeKind, nil, "schedule"),
+		suspended: newFamily(name("schedule_suspended"),
+			"1 if the schedule is suspended (suspend: true), else 0.",
+			gaugeKind, nil, "schedule"),
+		appLastSuccess: newFamily(name("app_last_success_timestamp_seconds"),
+			"Unix time an app was last restarted successfully by the schedule (0: not since the last reload).",
+			gaugeKind, nil, "schedule", "app"),
+		appInfo: newFamily(name("app_info"),
+			"Always 1: maps an SAE app ID to its name and namespace.",
+			gaugeKind, nil, "app", "app_name", "namespace"),
+		runDuration: newFamily(name("run_duration_seconds"),
+			"Duration of the schedule's runs, start to end.",
+			histogramKind, RunDurationBuckets, "schedule"),
 		changeOrderWait: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    name("change_order_wait_seconds"),
 			Help:    "Time from submitting a restart batch to its change order's end.",
@@ -253,14 +242,17 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 			Help: "Always 1: the scheduler's version and Go version.",
 		}, []string{"version", "goversion"}),
 	}
+	m.fams = familyCollector{mu: &m.mu, fams: []*family{
+		m.runs, m.skipped, m.batches, m.instances,
+		m.lastRun, m.lastSuccess, m.nextRun, m.inProgress, m.lastScheduledTS, m.runDeadline, m.suspended,
+		m.appLastSuccess, m.appInfo, m.runDuration,
+	}}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.info,
-		m.runs, m.skipped, m.batches, m.instances,
-		m.lastRun, m.lastSuccess, m.nextRun, m.inProgress, m.lastScheduledTS, m.runDeadline, m.suspended,
-		m.appLastSuccess, m.appInfo,
-		m.runDuration, m.changeOrderWait, m.lockWait,
+		m.fams,
+		m.changeOrderWait, m.lockWait,
 		m.saeRequests, m.saeDuration, m.quotaWait,
 		m.reloadSuccessful, m.reloadSuccessTime,
 		m.buildInfo,
@@ -269,13 +261,9 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 	return m
 }
 
-// scheduleVecs are the vectors whose series are keyed by schedule.
-func (m *Metrics) scheduleVecs() []interface {
-	DeletePartialMatch(prometheus.Labels) int
-} {
-	return []interface {
-		DeletePartialMatch(prometheus.Labels) int
-	}{
+// scheduleFamilies are the families whose series are keyed by schedule.
+func (m *Metrics) scheduleFamilies() []*family {
+	return []*family{
 		m.runs, m.skipped, m.lastRun, m.lastSuccess, m.nextRun, m.inProgress,
 		m.lastScheduledTS, m.runDeadline, m.suspended, m.runDuration,
 	}
@@ -297,44 +285,56 @@ func (m *Metrics) SetSchedules(scheds []ScheduleInfo) {
 			next[s.Name] = true
 		}
 	}
+	removed := map[string]bool{}
 	for name := range m.configured {
-		if next[name] {
-			continue
+		if !next[name] {
+			removed[name] = true
+			delete(m.lastScheduled, name)
 		}
-		for _, v := range m.scheduleVecs() {
-			v.DeletePartialMatch(prometheus.Labels{"schedule": name})
+	}
+	if len(removed) > 0 {
+		for _, f := range m.scheduleFamilies() {
+			f.deleteWhere("schedule", removed)
 		}
-		delete(m.lastScheduled, name)
 	}
 	for k := range m.batchSize {
 		if !next[k.schedule] {
 			delete(m.batchSize, k)
 		}
 	}
-	m.batches.Reset()
-	m.instances.Reset()
-	m.appLastSuccess.Reset()
-	m.appInfo.Reset()
+	m.batches.reset()
+	m.instances.reset()
+	m.appLastSuccess.reset()
+	m.appInfo.reset()
 	m.apps = map[string]map[string]bool{}
 
+	// Series are created family by family in the order a scrape reads them
+	// (by result or reason, then schedule: the sorted label names), so
+	// that a scrape walks memory allocated in sequence.
+	names := make([]string, 0, len(next))
+	for name := range next {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, r := range sortedStrings(RunResults) {
+		for _, name := range names {
+			m.runs.get(name, r)
+		}
+	}
+	for _, r := range sortedStrings(SkipReasons) {
+		for _, name := range names {
+			m.skipped.get(name, r)
+		}
+	}
+	for _, f := range []*family{m.lastRun, m.lastSuccess, m.nextRun, m.inProgress, m.lastScheduledTS, m.runDeadline, m.suspended, m.runDuration} {
+		for _, name := range names {
+			f.get(name)
+		}
+	}
 	for _, s := range scheds {
-		if s.Name == "" {
-			continue
+		if s.Name != "" {
+			m.suspended.get(s.Name).set(boolFloat(s.Suspended))
 		}
-		for _, r := range RunResults {
-			m.runs.WithLabelValues(s.Name, string(r))
-		}
-		for _, r := range SkipReasons {
-			m.skipped.WithLabelValues(s.Name, r)
-		}
-		m.lastRun.WithLabelValues(s.Name)
-		m.lastSuccess.WithLabelValues(s.Name)
-		m.nextRun.WithLabelValues(s.Name)
-		m.inProgress.WithLabelValues(s.Name)
-		m.lastScheduledTS.WithLabelValues(s.Name)
-		m.runDeadline.WithLabelValues(s.Name)
-		m.suspended.WithLabelValues(s.Name).Set(boolFloat(s.Suspended))
-		m.runDuration.WithLabelValues(s.Name)
 	}
 	m.configured = next
 	m.info.set(scheds)
@@ -351,7 +351,7 @@ func (m *Metrics) Observe(e jobs.Event) {
 	}
 	switch e.Kind {
 	case jobs.EventRunStarted:
-		m.inProgress.WithLabelValues(e.Schedule).Set(1)
+		m.inProgress.get(e.Schedule).set(1)
 	case jobs.EventAppResolved:
 		m.ensureApp(e.Schedule, e.App)
 	case jobs.EventLockWaitEnded:
@@ -369,8 +369,8 @@ func (m *Metrics) Observe(e jobs.Event) {
 			app = e.AppOutcome.App
 		}
 		m.ensureApp(e.Schedule, app)
-		if e.AppOutcome != nil && e.AppOutcome.Result == jobs.ResultSuccess {
-			m.appLastSuccess.WithLabelValues(e.Schedule, app.ID).Set(unixOr(e.AppOutcome.Ended, e.Time))
+		if e.AppOutcome != nil && e.AppOutcome.Result == jobs.ResultSuccess && app.ID != "" {
+			m.appLastSuccess.get(e.Schedule, app.ID).set(unixOr(e.AppOutcome.Ended, e.Time))
 		}
 	case jobs.EventRunEnded:
 		m.runEnded(e)
@@ -386,9 +386,9 @@ func (m *Metrics) batchEnded(e jobs.Event) {
 		n, ok = len(e.Instances), true
 	}
 	result := knownResult(e.Result, BatchResults)
-	m.batches.WithLabelValues(e.Schedule, e.App.ID, string(result)).Inc()
+	m.batches.get(e.Schedule, e.App.ID, string(result)).add(1)
 	if result == jobs.ResultSuccess && ok {
-		m.instances.WithLabelValues(e.Schedule, e.App.ID).Add(float64(n))
+		m.instances.get(e.Schedule, e.App.ID).add(float64(n))
 	}
 	if e.Duration > 0 {
 		m.changeOrderWait.Observe(e.Duration.Seconds())
@@ -404,15 +404,15 @@ func (m *Metrics) runEnded(e jobs.Event) {
 		}
 	}
 	result = knownResult(result, RunResults)
-	m.runs.WithLabelValues(e.Schedule, string(result)).Inc()
+	m.runs.get(e.Schedule, string(result)).add(1)
 	if result == jobs.ResultSkipped && knownReason(reason) {
-		m.skipped.WithLabelValues(e.Schedule, reason).Inc()
+		m.skipped.get(e.Schedule, reason).add(1)
 	}
-	m.inProgress.WithLabelValues(e.Schedule).Set(0)
+	m.inProgress.get(e.Schedule).set(0)
 	if !ended.IsZero() {
-		m.lastRun.WithLabelValues(e.Schedule).Set(unix(ended))
+		m.lastRun.get(e.Schedule).set(unix(ended))
 		if result == jobs.ResultSuccess {
-			m.lastSuccess.WithLabelValues(e.Schedule).Set(unix(ended))
+			m.lastSuccess.get(e.Schedule).set(unix(ended))
 		}
 	}
 	d := e.Duration
@@ -420,7 +420,7 @@ func (m *Metrics) runEnded(e jobs.Event) {
 		d = ended.Sub(started)
 	}
 	if d > 0 {
-		m.runDuration.WithLabelValues(e.Schedule).Observe(d.Seconds())
+		m.runDuration.get(e.Schedule).observe(d.Seconds())
 	}
 }
 
@@ -437,17 +437,17 @@ func (m *Metrics) ensureApp(schedule string, app jobs.App) {
 	}
 	if app.Name != "" || app.NamespaceID != "" {
 		// app_info has no schedule label: two schedules on one app share it.
-		m.appInfo.WithLabelValues(app.ID, app.Name, app.NamespaceID).Set(1)
+		m.appInfo.get(app.ID, app.Name, app.NamespaceID).set(1)
 	}
 	if seen[app.ID] {
 		return
 	}
 	seen[app.ID] = true
 	for _, r := range PreinitBatchResults {
-		m.batches.WithLabelValues(schedule, app.ID, string(r))
+		m.batches.get(schedule, app.ID, string(r))
 	}
-	m.instances.WithLabelValues(schedule, app.ID)
-	m.appLastSuccess.WithLabelValues(schedule, app.ID)
+	m.instances.get(schedule, app.ID)
+	m.appLastSuccess.get(schedule, app.ID)
 }
 
 // Scheduled records that a fire of schedule was due at at (it sets
@@ -461,12 +461,13 @@ func (m *Metrics) Scheduled(schedule string, at time.Time) {
 	}
 }
 
+// setLastScheduled needs m.mu held.
 func (m *Metrics) setLastScheduled(schedule string, at time.Time) {
 	if at.IsZero() || !at.After(m.lastScheduled[schedule]) {
 		return
 	}
 	m.lastScheduled[schedule] = at
-	m.lastScheduledTS.WithLabelValues(schedule).Set(unix(at))
+	m.lastScheduledTS.get(schedule).set(unix(at))
 }
 
 // Skipped records a fire of schedule, due at scheduledAt, that started no run:
@@ -480,9 +481,9 @@ func (m *Metrics) Skipped(schedule, reason string, scheduledAt time.Time) {
 	if !m.configured[schedule] {
 		return
 	}
-	m.runs.WithLabelValues(schedule, string(jobs.ResultSkipped)).Inc()
+	m.runs.get(schedule, string(jobs.ResultSkipped)).add(1)
 	if knownReason(reason) {
-		m.skipped.WithLabelValues(schedule, reason).Inc()
+		m.skipped.get(schedule, reason).add(1)
 	}
 	m.setLastScheduled(schedule, scheduledAt)
 }
@@ -503,11 +504,12 @@ func (m *Metrics) SetSuspended(schedule string, suspended bool) {
 	m.setGauge(m.suspended, schedule, boolFloat(suspended))
 }
 
-func (m *Metrics) setGauge(v *prometheus.GaugeVec, schedule string, f float64) {
+// setGauge sets a schedule-level gauge of a configured schedule.
+func (m *Metrics) setGauge(f *family, schedule string, v float64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.configured[schedule] {
-		v.WithLabelValues(schedule).Set(f)
+		f.get(schedule).set(v)
 	}
 }
 
@@ -521,10 +523,10 @@ func (m *Metrics) RestoreTimestamps(schedule string, lastRun, lastSuccess, lastS
 		return
 	}
 	if !lastRun.IsZero() {
-		m.lastRun.WithLabelValues(schedule).Set(unix(lastRun))
+		m.lastRun.get(schedule).set(unix(lastRun))
 	}
 	if !lastSuccess.IsZero() {
-		m.lastSuccess.WithLabelValues(schedule).Set(unix(lastSuccess))
+		m.lastSuccess.get(schedule).set(unix(lastSuccess))
 	}
 	m.setLastScheduled(schedule, lastScheduled)
 }
@@ -600,6 +602,16 @@ func set(ss []string) map[string]bool {
 		m[s] = true
 	}
 	return m
+}
+
+// sortedStrings returns the values of ss as sorted strings.
+func sortedStrings[S ~string](ss []S) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = string(s)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func knownResult(r jobs.Result, known []jobs.Result) jobs.Result {
