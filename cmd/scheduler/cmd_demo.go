@@ -142,6 +142,7 @@ func cmdDemo(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		Logger:          log,
 		Registry:        prometheus.NewRegistry(),
 		Observer:        daemon.Progress(stdout),
+		StatePath:       filepath.Join(dir, "scheduler.db"),
 		// Restarts take seconds here: look at change orders every second or two.
 		Poller: jobs.AdaptivePoller{Initial: time.Second, Max: 5 * time.Second},
 		Out: func(out jobs.RunOutcome) {
@@ -161,9 +162,10 @@ func cmdDemo(_ context.Context, args []string, stdout, stderr io.Writer) int {
   schedules:     %s
   metrics:       http://%s/metrics
   schedules API: http://%s/api/v1/schedules
+  run history:   http://%s/api/v1/runs (journal: %s)
 Runs fire every few seconds; Ctrl-C stops the demo.
 
-`, endpoint, cfgPath, d.Addr(), d.Addr())
+`, endpoint, cfgPath, d.Addr(), d.Addr(), d.Addr(), filepath.Join(dir, "scheduler.db"))
 	if *runFor > 0 {
 		go func() {
 			time.Sleep(*runFor)

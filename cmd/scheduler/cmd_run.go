@@ -18,7 +18,9 @@ import (
 
 // cmdRun runs the daemon until SIGTERM/SIGINT (exit 0 after draining; a
 // second signal exits at once with 1). SIGHUP reloads the schedules file.
-// Exit 2: a usage or configuration error; 1: the listener failed.
+// Exit 2: a usage or configuration error, or a state file that cannot be
+// opened (corrupt, not a database); 1: the listener or the journal's
+// recovery failed; 3: a SCHEDULER_FAILPOINT was reached (crash tests).
 func cmdRun(_ context.Context, args []string, _, stderr io.Writer) int {
 	fs := newFlagSet("run", stderr)
 	path := fs.String("config", "", "schedules `FILE`")
@@ -28,6 +30,7 @@ func cmdRun(_ context.Context, args []string, _, stderr io.Writer) int {
 	logFormat := fs.String("log-format", "", "json or text (default: json unless stderr is a terminal)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	pollInitial := fs.Duration("poll-initial", 0, "first look at a new change order (0: the engine's 30s); lower it against the emulator")
+	statePath := fs.String("state", "", "the run journal's SQLite `FILE` (default: state.path of the config, ./scheduler.db)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -50,6 +53,14 @@ func cmdRun(_ context.Context, args []string, _, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "scheduler run: -poll-initial must not be negative")
 		return exitUsage
 	}
+	fp, err := failpointFromEnv(stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "scheduler run:", err)
+		return exitUsage
+	}
+	if fp != nil {
+		log.Warn("failpoint armed: the process will exit at it (crash tests only)", "failpoint", os.Getenv(failpointEnv))
+	}
 	// Registered before the daemon starts, so no signal is lost in between.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
@@ -68,6 +79,8 @@ func cmdRun(_ context.Context, args []string, _, stderr io.Writer) int {
 		Logger:          log,
 		Registry:        prometheus.NewRegistry(),
 		Poller:          poller,
+		StatePath:       *statePath,
+		Failpoint:       fp,
 	})
 	if err != nil {
 		printConfigError(stderr, err)

@@ -36,6 +36,7 @@ func commands() []command {
 		{"validate", "check schedules files; print every error as FILE:LINE: field: message", cmdValidate},
 		{"next", "print the next fire times of every schedule", cmdNext},
 		{"plan", "print what a schedule's run would restart (read-only SAE calls)", cmdPlan},
+		{"history", "list recent runs and skipped fires from the run journal (no SAE call)", cmdHistory},
 		{"trigger", "run one schedule's rollout now, in the foreground (or through -daemon)", cmdTrigger},
 		{"emulator", "run the SAE OpenAPI emulator", cmdEmulator},
 		{"healthcheck", "probe a running daemon's /healthz (for container HEALTHCHECK)", cmdHealthcheck},

@@ -200,12 +200,15 @@ type daemonProc struct {
 }
 
 // startDaemon runs `scheduler run -config cfg` on a free port and waits for
-// its -listen-file.
+// its -listen-file. The journal is a fresh file in t.TempDir() unless args
+// give -state (the last -state wins).
 func startDaemon(t *testing.T, cfg string, env []string, args ...string) *daemonProc {
 	t.Helper()
-	listenFile := filepath.Join(t.TempDir(), "addr")
+	dir := t.TempDir()
+	listenFile := filepath.Join(dir, "addr")
 	args = append([]string{"run", "-config", cfg, "-listen", "127.0.0.1:0", "-listen-file", listenFile,
-		"-log-format", "json", "-poll-initial", "500ms", "-shutdown-timeout", "30s"}, args...)
+		"-log-format", "json", "-poll-initial", "500ms", "-shutdown-timeout", "30s",
+		"-state", filepath.Join(dir, "scheduler.db")}, args...)
 	p := &daemonProc{cmd: exec.Command(bin, args...), logs: &syncBuffer{}, exited: make(chan struct{})}
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs

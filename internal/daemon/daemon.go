@@ -21,6 +21,7 @@ import (
 	"github.com/sae-scheduler/sae-scheduler/internal/config"
 	"github.com/sae-scheduler/sae-scheduler/internal/firing"
 	"github.com/sae-scheduler/sae-scheduler/internal/jobs"
+	"github.com/sae-scheduler/sae-scheduler/internal/journal"
 	"github.com/sae-scheduler/sae-scheduler/internal/metrics"
 )
 
@@ -47,6 +48,20 @@ type Options struct {
 	Poller jobs.Poller
 	// PreflightLimit caps the reads of one preflight (0: DefaultPreflightLimit).
 	PreflightLimit int
+	// StatePath overrides the configuration's state.path (the journal's
+	// SQLite file); "" keeps it. A relative path is relative to the working
+	// directory.
+	StatePath string
+	// Store is the run journal to use instead of opening one (tests); the
+	// daemon does not close it. Nil: the daemon opens state.path (StatePath)
+	// and closes it at the end of Shutdown.
+	Store journal.Store
+	// Failpoint is given to the Runner (jobs.Runner.Failpoint): crash tests
+	// stop the process at a named point of a rollout. Nil: none.
+	Failpoint func(name string)
+	// PruneInterval is how often runs older than state.retention are
+	// deleted from the journal (0: DefaultPruneInterval); also once at start.
+	PruneInterval time.Duration
 }
 
 // DefaultPreflightLimit is how many distinct app selectors a preflight reads
@@ -64,6 +79,13 @@ type Daemon struct {
 	clk     clock.Clock
 	metrics *metrics.Metrics
 	locks   *jobs.AppLocks
+	// durations remembers change orders' durations across runs and reloads
+	// for the lifetime of the daemon (Runner.Durations).
+	durations *jobs.Durations
+	store     journal.Store
+	ownStore  bool // opened by New: closed by Shutdown
+	closeOnce sync.Once
+	bg        sync.WaitGroup // background loops on runCtx (pruning)
 
 	reloadMu sync.Mutex // serialises reloads (SIGHUP and POST /-/reload)
 
@@ -114,10 +136,15 @@ type activeRun struct {
 	ScheduledAt time.Time        `json:"scheduled_at"`
 	Started     time.Time        `json:"started"`
 	Manual      bool             `json:"manual"`
+	JournalID   int64            `json:"journal_id,omitempty"` // the run's row in the journal (history's id)
+	Resumed     bool             `json:"resumed,omitempty"`    // an interrupted run resumed at start
 	Outcome     *jobs.RunOutcome `json:"outcome,omitempty"`
 	ctx         context.Context
 	cancel      context.CancelFunc
 	done        chan struct{}
+	// open is the journal's record of the interrupted run to resume; nil for
+	// a new run.
+	open *journal.OpenRun
 }
 
 const keepEndedRuns = 200
@@ -127,9 +154,11 @@ const keepEndedRuns = 200
 // host more.
 const lateWake = time.Second
 
-// New loads the configuration and builds the daemon. It returns the
-// configuration's errors as they are (config.Errors) so the caller can print
-// them with file:line.
+// New loads the configuration, opens the run journal and builds the daemon.
+// It returns the configuration's errors as they are (config.Errors) so the
+// caller can print them with file:line, and a journal that cannot be opened
+// (missing directory, a file that is not a SQLite database or is corrupt, a
+// schema newer than this binary) as an error starting "state: ".
 func New(opts Options) (*Daemon, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -150,20 +179,34 @@ func New(opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.PruneInterval <= 0 {
+		opts.PruneInterval = DefaultPruneInterval
+	}
+	store, own := opts.Store, false
+	if store == nil {
+		if store, err = openStore(cfg.State, opts.StatePath); err != nil {
+			return nil, err
+		}
+		own = true
+	}
 	d := &Daemon{
-		opts:    opts,
-		log:     opts.Logger,
-		clk:     opts.Clock,
-		metrics: metrics.New(opts.Registry, opts.Version),
-		locks:   jobs.NewAppLocks(),
-		running: map[string]*activeRun{},
-		runs:    map[string]*activeRun{},
+		opts:      opts,
+		log:       opts.Logger,
+		clk:       opts.Clock,
+		metrics:   metrics.New(opts.Registry, opts.Version),
+		locks:     jobs.NewAppLocks(),
+		durations: jobs.NewDurations(),
+		store:     store,
+		ownStore:  own,
+		running:   map[string]*activeRun{},
+		runs:      map[string]*activeRun{},
 	}
 	if d.opts.SAEFactory == nil {
 		d.opts.SAEFactory = NewSAEFactory(d.clk, Hooks{OnRequest: d.metrics.SAERequest, OnQuotaWait: d.metrics.QuotaWait, Logger: d.log})
 	}
 	d.runCtx, d.cancelRuns = context.WithCancel(context.Background())
 	if err := d.apply(cfg); err != nil {
+		d.closeStore()
 		return nil, err
 	}
 	return d, nil
@@ -199,6 +242,11 @@ func (d *Daemon) apply(cfg *config.Config) error {
 		Logger:   d.log,
 		AppLocks: d.locks,
 		Grace:    d.opts.ShutdownTimeout,
+		// One memory of change-order durations for the daemon's lifetime:
+		// tonight's polling starts from last night's.
+		Durations: d.durations,
+		Failpoint: d.opts.Failpoint,
+		// Journal is set per run (journal.ForRun), in launch.
 	}
 	infos := make([]metrics.ScheduleInfo, 0, len(cfg.Schedules))
 	for _, s := range cfg.Schedules {
@@ -345,13 +393,19 @@ func (d *Daemon) fire(name string) {
 	}
 	for _, m := range dec.Missed {
 		d.log.Warn("fire missed", "schedule", name, "scheduled_at", m.Fire.At, "reason", m.Reason)
+		d.recordFire(name, m.Fire.At, m.Reason)
 		d.metrics.Skipped(name, m.Reason, m.Fire.At)
 	}
 	switch dec.Action {
 	case firing.ActionSkip:
 		d.log.Info("fire skipped", "schedule", name, "scheduled_at", dec.Fire.At, "reason", dec.Reason)
+		d.recordFire(name, dec.Fire.At, dec.Reason)
 		d.metrics.Skipped(name, dec.Reason, dec.Fire.At)
 	case firing.ActionRun:
+		if late := now.Sub(dec.Fire.At); late > sched.Jitter+lateWake {
+			// A catch-up: the daemon was down (or the host asleep) at the fire.
+			d.log.Warn("a missed fire runs now, within its starting deadline", "schedule", name, "scheduled_at", dec.Fire.At, "late", late)
+		}
 		d.metrics.Scheduled(name, dec.Fire.At)
 		d.launch(ar, sched, runner)
 	}
@@ -419,13 +473,15 @@ func (d *Daemon) reserveLocked(sched jobs.Schedule, scheduledAt time.Time, manua
 	return ar
 }
 
-// launch starts the reserved run ar of sched on runner.
+// launch starts the reserved run ar of sched on runner: a new run (begun
+// in the journal first) or, when ar.open is set, the resumption of an
+// interrupted one.
 func (d *Daemon) launch(ar *activeRun, sched jobs.Schedule, runner *jobs.Runner) {
 	d.metrics.SetRunDeadline(sched.Name, ar.ScheduledAt.Add(sched.Policy.Window))
 	go func() {
 		defer d.wg.Done()
 		defer ar.cancel()
-		out := runner.Run(ar.ctx, sched, ar.ScheduledAt)
+		out := d.execute(ar, sched, runner)
 		d.mu.Lock()
 		ar.Outcome = &out
 		if d.running[sched.Name] == ar {
@@ -527,6 +583,14 @@ func (d *Daemon) Start() error {
 		}
 	}()
 	d.metrics.ConfigReloaded(true, d.clk.Now())
+	// Before the cron starts: the metrics show the journal's timestamps,
+	// interrupted runs resume (or are closed) and missed fires are decided
+	// before any new fire.
+	if err := d.recover(); err != nil {
+		_ = d.srv.Close()
+		return err
+	}
+	d.startPruning()
 	d.mu.Lock()
 	c, cfg := d.cron, d.cfg
 	d.ready.Store(true)
@@ -589,8 +653,10 @@ func (d *Daemon) Shutdown() {
 	// the margin covers its last calls.
 	timer := time.NewTimer(d.opts.ShutdownTimeout + 5*time.Second)
 	defer timer.Stop()
+	drained := false
 	select {
 	case <-waited:
+		drained = true
 	case <-timer.C:
 		d.mu.Lock()
 		var left []string
@@ -605,6 +671,13 @@ func (d *Daemon) Shutdown() {
 	defer cancel()
 	if d.srv != nil {
 		_ = d.srv.Shutdown(ctx)
+	}
+	d.bg.Wait()
+	if drained {
+		// A run still in progress would lose its last writes: leave the
+		// journal open for it; the process exit closes the file, and the
+		// next start resumes the run.
+		d.closeStore()
 	}
 }
 
@@ -628,7 +701,9 @@ func (d *Daemon) Trigger(name string) (string, error) {
 		return id, errRunning
 	}
 	sched, runner := st.sched, d.runner
-	ar := d.reserveLocked(sched, d.clk.Now().Truncate(time.Second), true)
+	// Millisecond precision: the journal's key (schedule, instant) must not
+	// meet a cron fire's whole second.
+	ar := d.reserveLocked(sched, d.clk.Now().Truncate(time.Millisecond), true)
 	d.mu.Unlock()
 	d.log.Info("run triggered through the API", "schedule", name, "run", ar.ID)
 	d.launch(ar, sched, runner)

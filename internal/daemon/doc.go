@@ -33,6 +33,22 @@
 // suspended, dst_gap, missed_deadline), then SetNextRun; SetRunDeadline when
 // a run starts; the run's own events reach the metrics as a jobs.Observer.
 //
+// # The journal
+//
+// New opens the run journal (state.path, or Options.StatePath; a file that
+// is not a database is an error "state: ...", exit 2 in `scheduler run`).
+// Start, before the cron, recovers: the alerting timestamps and each
+// schedule's last decided fire come back from it (LastTimestamps); each run
+// a killed process left open (OpenRuns) is resumed with jobs.Runner.Resume
+// while its window is open, else closed with jobs.Interrupted; then every
+// schedule decides the fires it missed while the daemon was down (at most
+// one catch-up run, the rest recorded missed). A run is BeginRun (before
+// any SAE call; a key that has a row starts nothing) -> the Runner, writing
+// batch rows and change orders through journal.ForRun and batch and app
+// ends through journal.ObserverForRun -> EndRun. A fire that starts no run
+// is RecordFire. The journal is pruned of runs older than state.retention at
+// start and every PruneInterval.
+//
 // # Reloads
 //
 // SIGHUP and POST /-/reload both call Reload, serialised: load and validate

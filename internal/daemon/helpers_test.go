@@ -15,6 +15,7 @@ import (
 	"github.com/sae-scheduler/sae-scheduler/internal/clock"
 	"github.com/sae-scheduler/sae-scheduler/internal/config"
 	"github.com/sae-scheduler/sae-scheduler/internal/jobs"
+	"github.com/sae-scheduler/sae-scheduler/internal/journal"
 )
 
 // t0 is the fake clock's start: a Sunday, 03:00:00 UTC.
@@ -132,6 +133,10 @@ type harnessOpts struct {
 	token string
 	hold  bool
 	start time.Time // the fake clock's start (t0 when zero)
+	// statePath is the journal's file (a fresh one in t.TempDir() when
+	// empty and store is nil); store, when set, is used as it is.
+	statePath string
+	store     journal.Store
 }
 
 func writeFile(t *testing.T, path, content string) {
@@ -156,6 +161,9 @@ func newHarness(t *testing.T, schedulesYAML string, o harnessOpts) *harness {
 		outs: make(chan jobs.RunOutcome, 16),
 	}
 	writeFile(t, h.path, schedulesYAML)
+	if o.statePath == "" && o.store == nil {
+		o.statePath = filepath.Join(t.TempDir(), "scheduler.db")
+	}
 	d, err := New(Options{
 		ConfigPath: h.path,
 		Listen:     "127.0.0.1:0",
@@ -168,6 +176,8 @@ func newHarness(t *testing.T, schedulesYAML string, o harnessOpts) *harness {
 		},
 		Out:             func(out jobs.RunOutcome) { h.outs <- out },
 		ShutdownTimeout: time.Minute,
+		StatePath:       o.statePath,
+		Store:           o.store,
 	})
 	if err != nil {
 		t.Fatalf("New() error = %v", err)
@@ -182,6 +192,8 @@ func newHarness(t *testing.T, schedulesYAML string, o harnessOpts) *harness {
 		}
 		d.cancelRuns()
 		d.wg.Wait()
+		d.bg.Wait()
+		d.Close()
 	})
 	return h
 }

@@ -4,11 +4,18 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// History sizes of GET /api/v1/runs (?n=): the default and the largest.
+const (
+	DefaultHistory = 20
+	MaxHistory     = 1000
 )
 
 // Handler returns the daemon's HTTP surface.
@@ -36,6 +43,25 @@ func (d *Daemon) Handler() http.Handler {
 			}
 		}
 		writeJSON(w, http.StatusOK, d.schedules(n))
+	})
+	mux.HandleFunc("GET /api/v1/runs", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		n := DefaultHistory
+		if s := q.Get("n"); s != "" {
+			v, err := strconv.Atoi(s)
+			if err != nil || v < 1 || v > MaxHistory {
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("n must be an integer from 1 to %d", MaxHistory))
+				return
+			}
+			n = v
+		}
+		runs, err := d.History(r.Context(), q.Get("schedule"), n)
+		if err != nil {
+			d.log.Error("GET /api/v1/runs: reading the journal", "err", err)
+			writeError(w, http.StatusInternalServerError, "the journal cannot be read")
+			return
+		}
+		writeJSON(w, http.StatusOK, runs)
 	})
 	mux.HandleFunc("GET /api/v1/runs/{id}", func(w http.ResponseWriter, r *http.Request) {
 		d.mu.Lock()
