@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
 
+	"github.com/sae-scheduler/sae-scheduler/internal/annotate"
 	"github.com/sae-scheduler/sae-scheduler/internal/clock"
 	"github.com/sae-scheduler/sae-scheduler/internal/config"
 	"github.com/sae-scheduler/sae-scheduler/internal/firing"
@@ -88,6 +89,10 @@ type Daemon struct {
 	bg        sync.WaitGroup // background loops on runCtx (pruning)
 
 	reloadMu sync.Mutex // serialises reloads (SIGHUP and POST /-/reload)
+	// annot posts run start and end to Grafana (grafana: in the file); nil
+	// without. Replaced only by a reload that changes url or token_env.
+	annot    *annotate.Annotator
+	annotKey string
 
 	mu        sync.Mutex
 	cfg       *config.Config
@@ -212,6 +217,34 @@ func New(opts Options) (*Daemon, error) {
 	return d, nil
 }
 
+// annotator returns the Grafana annotator for cfg: the current one when
+// url and token_env are unchanged, a new one otherwise (the old one sends
+// what it has queued, in the background), nil without a grafana block.
+// Called with reloadMu held (New and reloads), so no two calls interleave.
+func (d *Daemon) annotator(cfg *config.Config) *annotate.Annotator {
+	key := ""
+	if g := cfg.Grafana; g != nil && g.URL != "" {
+		key = g.URL + "\x00" + g.TokenEnv
+	}
+	if key == d.annotKey {
+		return d.annot
+	}
+	if old := d.annot; old != nil {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = old.Close(ctx)
+		}()
+	}
+	d.annot, d.annotKey = nil, key
+	if key != "" {
+		// The token comes from the environment variable the file names;
+		// it never stands in the file.
+		d.annot = annotate.New(cfg.Grafana.URL, os.Getenv(cfg.Grafana.TokenEnv), &http.Client{Timeout: 10 * time.Second}, d.log)
+	}
+	return d.annot
+}
+
 // sameTiming reports whether a reload left a schedule's fire times alone.
 func sameTiming(a, b jobs.Schedule) bool {
 	return a.Cron == b.Cron && a.Location.String() == b.Location.String() && a.DST == b.DST
@@ -234,10 +267,14 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("sae client: %w", err)
 	}
+	observers := jobs.Observers{d.metrics, d.opts.Observer}
+	if a := d.annotator(cfg); a != nil {
+		observers = append(observers, a)
+	}
 	runner := &jobs.Runner{
 		SAE:      saeFor,
 		Clock:    d.clk,
-		Observer: jobs.Observers{d.metrics, d.opts.Observer},
+		Observer: observers,
 		Poller:   d.opts.Poller,
 		Logger:   d.log,
 		AppLocks: d.locks,
@@ -671,6 +708,9 @@ func (d *Daemon) Shutdown() {
 	defer cancel()
 	if d.srv != nil {
 		_ = d.srv.Shutdown(ctx)
+	}
+	if d.annot != nil {
+		_ = d.annot.Close(ctx) // the runs' end annotations, sent within the same bound
 	}
 	d.bg.Wait()
 	if drained {
