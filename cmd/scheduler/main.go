@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	_ "time/tzdata" // schedules name IANA zones; never depend on the host's zoneinfo
@@ -60,12 +61,30 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
+			if callsSAE[c.name] && sdkDebugOn(os.Getenv("DEBUG")) {
+				fmt.Fprintln(stderr, "scheduler: DEBUG includes \"sdk\": the Alibaba Cloud SDK would print every request's headers, STS token included, to stdout; unset it")
+				return exitUsage
+			}
 			return c.run(ctx, args[1:], stdout, stderr)
 		}
 	}
 	fmt.Fprintf(stderr, "scheduler: unknown command %q\n\n", args[0])
 	usage(stderr)
 	return exitUsage
+}
+
+// callsSAE names the commands that build an SAE client.
+var callsSAE = map[string]bool{"run": true, "demo": true, "plan": true, "trigger": true}
+
+// sdkDebugOn reports whether DEBUG switches on the SDK's request dump (the
+// SDK reads it once at start-up, so it cannot be turned off later).
+func sdkDebugOn(debug string) bool {
+	for _, part := range strings.Split(debug, ",") {
+		if part == "sdk" {
+			return true
+		}
+	}
+	return false
 }
 
 func usage(w io.Writer) {
