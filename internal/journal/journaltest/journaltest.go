@@ -690,6 +690,71 @@ func testConcurrent(t *testing.T, open func(t *testing.T) journal.Store) {
 			t.Errorf("BeginRun() created %d runs, want 1", count)
 		}
 	})
+	t.Run("racing BeginRuns of distinct keys create one run each", func(t *testing.T) {
+		s := open(t)
+		const n = 64
+		ids := make([]int64, n)
+		created := make([]bool, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				ids[i], created[i], errs[i] = s.BeginRun(context.Background(), key(fmt.Sprintf("s%02d", i), T0), rec(T0))
+			})
+		}
+		wg.Wait()
+		seen := map[int64]int{}
+		for i := range n {
+			must(t, "BeginRun", errs[i])
+			if !created[i] {
+				t.Errorf("BeginRun(s%02d) created = false, want true", i)
+			}
+			if j, dup := seen[ids[i]]; dup {
+				t.Errorf("BeginRun(s%02d) id = %d, the id of s%02d too; want distinct ids", i, ids[i], j)
+			}
+			seen[ids[i]] = i
+		}
+		open, err := s.OpenRuns(context.Background())
+		must(t, "OpenRuns()", err)
+		if len(open) != n {
+			t.Errorf("OpenRuns() = %d runs, want %d", len(open), n)
+		}
+	})
+	t.Run("a fire racing BeginRuns of its key decides it once", func(t *testing.T) {
+		s := open(t)
+		const n = 16
+		created := make([]bool, n)
+		ids := make([]int64, n)
+		errs := make([]error, n+1)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			errs[n] = s.RecordFire(context.Background(), "nightly", T0, jobs.ResultSkipped, jobs.ReasonOverlap)
+		})
+		for i := range n {
+			wg.Go(func() { ids[i], created[i], errs[i] = s.BeginRun(context.Background(), key("nightly", T0), rec(T0)) })
+		}
+		wg.Wait()
+		count := 0
+		for i := range n + 1 {
+			must(t, "write", errs[i])
+			if i < n && created[i] {
+				count++
+			}
+			if i < n && ids[i] != ids[0] {
+				t.Errorf("BeginRun() ids = %v, want one id", ids)
+				break
+			}
+		}
+		runs, err := s.Runs(context.Background(), journal.RunFilter{})
+		must(t, "Runs()", err)
+		wantCreated := 1 // the run won: the fire found the key taken
+		if len(runs) == 1 && runs[0].Fire {
+			wantCreated = 0 // the fire won: every BeginRun found it
+		}
+		if len(runs) != 1 || count != wantCreated {
+			t.Errorf("Runs() = %+v with %d BeginRuns created; want one row: a fire and none created, or a run created once", runs, count)
+		}
+	})
 	t.Run("parallel runs write their batches", func(t *testing.T) {
 		s := open(t)
 		const runs, batches = 8, 5

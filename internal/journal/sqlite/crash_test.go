@@ -21,22 +21,26 @@ import (
 // The crash child: the test binary re-executed with these variables set
 // writes runs until it is killed, printing each write after it committed.
 const (
-	envCrashDB    = "JOURNAL_CRASH_CHILD_DB"
-	envCrashFirst = "JOURNAL_CRASH_CHILD_FIRST"
+	envCrashDB      = "JOURNAL_CRASH_CHILD_DB"
+	envCrashFirst   = "JOURNAL_CRASH_CHILD_FIRST"
+	envCrashWriters = "JOURNAL_CRASH_CHILD_WRITERS"
 )
 
 func TestMain(m *testing.M) {
 	if path := os.Getenv(envCrashDB); path != "" {
 		first, _ := strconv.Atoi(os.Getenv(envCrashFirst))
-		os.Exit(crashChild(path, first))
+		writers, _ := strconv.Atoi(os.Getenv(envCrashWriters))
+		os.Exit(crashChild(path, first, max(writers, 1)))
 	}
 	os.Exit(m.Run())
 }
 
 // crashChild writes run after run: BeginRun, PlanBatch, RecordChangeOrder,
 // EndBatch, then EndRun for even runs. Each line it prints ("<op> <run>") is
-// a write that returned nil. It stops by itself after 100,000 runs.
-func crashChild(path string, first int) int {
+// a write that returned nil. It stops by itself after 100,000 runs. With
+// several writers, each writes every writers-th run, concurrently: their
+// writes commit in groups.
+func crashChild(path string, first, writers int) int {
 	s, err := sqlite.Open(path, sqlite.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -44,13 +48,28 @@ func crashChild(path string, first int) int {
 	}
 	ctx := context.Background()
 	// os.Stdout is unbuffered: each line is one write(2), nothing held back.
+	// Lines are shorter than PIPE_BUF: writers' lines never interleave.
 	ack := func(op string, i int) { fmt.Fprintf(os.Stdout, "%s %d\n", op, i) }
-	for i := first; i < first+100_000; i++ {
+	errs := make(chan error, writers)
+	for w := range writers {
+		go func() { errs <- crashWrite(ctx, s, first+w, first+100_000, writers, ack) }()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	return 0
+}
+
+// crashWrite writes runs from, from+step, ... below to.
+func crashWrite(ctx context.Context, s *sqlite.Store, from, to, step int, ack func(op string, i int)) error {
+	for i := from; i < to; i += step {
 		k := crashKey(i)
 		id, _, err := s.BeginRun(ctx, k, journal.RunRecord{Started: k.ScheduledAt, Deadline: k.ScheduledAt.Add(time.Hour)})
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+			return err
 		}
 		ack("begin", i)
 		steps := []struct {
@@ -73,13 +92,12 @@ func crashChild(path string, first int) int {
 		}
 		for _, st := range steps {
 			if err := st.do(); err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				return 1
+				return err
 			}
 			ack(st.op, i)
 		}
 	}
-	return 0
+	return nil
 }
 
 func crashKey(i int) journal.RunKey {
@@ -90,33 +108,45 @@ func crashKey(i int) journal.RunKey {
 // points, several times over the same file, and checks after each kill that
 // every write the child saw commit is in the file and the file is consistent.
 func TestCrashKeepsCommittedWrites(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	r := rand.New(rand.NewPCG(7, 11))
-	const rounds = 4
-	acked := map[string]bool{} // "op run"
-	for round := range rounds {
-		killAfter := 50 + r.IntN(400) // acknowledged writes before the kill
-		first := round * 1_000_000
-		n := runAndKill(t, path, first, killAfter, acked)
-		wal := int64(-1)
-		if fi, err := os.Stat(path + "-wal"); err == nil {
-			wal = fi.Size()
-		}
-		// The committed writes are in the WAL (no checkpoint ran at a close);
-		// reopening must recover them from it.
-		t.Logf("round %d: killed after %d acknowledged writes; -wal is %d bytes", round+1, n, wal)
-		checkCrashFile(t, path, acked)
+	tests := []struct {
+		name    string
+		writers int
+	}{
+		{name: "one writer, one transaction per write", writers: 1},
+		{name: "eight concurrent writers, group commits", writers: 8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.db")
+			r := rand.New(rand.NewPCG(7, 11))
+			const rounds = 4
+			acked := map[string]bool{} // "op run"
+			for round := range rounds {
+				killAfter := 50 + r.IntN(400) // acknowledged writes before the kill
+				first := round * 1_000_000
+				n := runAndKill(t, path, first, tt.writers, killAfter, acked)
+				wal := int64(-1)
+				if fi, err := os.Stat(path + "-wal"); err == nil {
+					wal = fi.Size()
+				}
+				// The committed writes are in the WAL (no checkpoint ran at a
+				// close); reopening must recover them from it.
+				t.Logf("round %d: killed after %d acknowledged writes; -wal is %d bytes", round+1, n, wal)
+				checkCrashFile(t, path, acked)
+			}
+		})
 	}
 }
 
 // runAndKill starts the child and kills it after it acknowledged killAfter
 // writes, recording them in acked. It returns how many it read.
-func runAndKill(t *testing.T, path string, first, killAfter int, acked map[string]bool) int {
+func runAndKill(t *testing.T, path string, first, writers, killAfter int, acked map[string]bool) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envCrashDB+"="+path, envCrashFirst+"="+strconv.Itoa(first))
+	cmd.Env = append(os.Environ(), envCrashDB+"="+path, envCrashFirst+"="+strconv.Itoa(first),
+		envCrashWriters+"="+strconv.Itoa(writers))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()

@@ -32,36 +32,77 @@ const (
 			WHERE run_id = ? AND app = ? AND batch_index = ? AND generation <= ?`
 	qEndBatch = `UPDATE batches SET state = 'ended', result = ?, code = ?, ended_at = ?, generation = ?
 			WHERE run_id = ? AND app = ? AND batch_index = ? AND generation <= ?`
+	qInsertFire = `INSERT INTO runs (schedule, scheduled_at, kind, started_at, ended_at, result, reason, generation)
+			VALUES (?, ?, 'fire', ?, ?, ?, ?, ?) ON CONFLICT (schedule, scheduled_at) DO NOTHING`
+	qInsertApp = `INSERT INTO apps (run_id, app, result, outcome, ended_at, generation)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, app) DO NOTHING`
+	qRunSchedule = `SELECT schedule FROM runs WHERE id = ?`
+	qBatchCOs    = `SELECT change_order_id FROM batches WHERE run_id = ? AND change_order_id != ''
+			ORDER BY submitted_at, app, batch_index`
+	qEndRun = `UPDATE runs SET ended_at = ?, result = ?, reason = ?, outcome = ?, apps = ?, restarted = ?,
+			change_orders = ?, generation = ? WHERE id = ? AND generation <= ?`
+	qTouchEnded = `INSERT INTO schedule_times (schedule, last_run, last_success, generation) VALUES (?, ?, ?, ?)
+			ON CONFLICT (schedule) DO UPDATE SET last_run = MAX(last_run, excluded.last_run),
+				last_success = MAX(last_success, excluded.last_success), generation = excluded.generation
+			WHERE schedule_times.generation <= excluded.generation`
+	// One request of a group commit (group.go).
+	qSavepoint  = `SAVEPOINT req`
+	qRollbackTo = `ROLLBACK TO req`
+	qRelease    = `RELEASE req`
 )
 
 // hotQueries are prepared at Open.
-var hotQueries = []string{qLease, qRunEnded, qInsertRun, qRunByKey, qTouchScheduled, qInsertBatch, qBatch, qRecordCO, qEndBatch}
+var hotQueries = []string{qLease, qRunEnded, qInsertRun, qRunByKey, qTouchScheduled, qInsertBatch, qBatch, qRecordCO, qEndBatch,
+	qInsertFire, qInsertApp, qRunSchedule, qBatchCOs, qEndRun, qTouchEnded, qSavepoint, qRollbackTo, qRelease}
 
 // stx is a transaction that runs the statements prepared at Open as such:
 // parsing is a third of a run start's CPU time.
 type stx struct {
 	tx *sql.Tx
 	st map[string]*sql.Stmt // read-only after Open
+	// bound holds st's statements bound to tx, made on first use: the
+	// requests of a group reuse them. Nil: bind at each use.
+	bound map[string]*sql.Stmt
+}
+
+// stmt returns q's prepared statement bound to the transaction, or nil.
+func (t stx) stmt(ctx context.Context, q string) *sql.Stmt {
+	p := t.st[q]
+	if p == nil {
+		return nil
+	}
+	if t.bound == nil {
+		return t.tx.StmtContext(ctx, p)
+	}
+	b := t.bound[q]
+	if b == nil {
+		b = t.tx.StmtContext(ctx, p)
+		t.bound[q] = b
+	}
+	return b
 }
 
 // ExecContext is sql.Tx.ExecContext through the prepared statement, if any.
 func (t stx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	if p := t.st[q]; p != nil {
-		return t.tx.StmtContext(ctx, p).ExecContext(ctx, args...)
+	if p := t.stmt(ctx, q); p != nil {
+		return p.ExecContext(ctx, args...)
 	}
 	return t.tx.ExecContext(ctx, q, args...)
 }
 
 // QueryRowContext is sql.Tx.QueryRowContext through the prepared statement, if any.
 func (t stx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	if p := t.st[q]; p != nil {
-		return t.tx.StmtContext(ctx, p).QueryRowContext(ctx, args...)
+	if p := t.stmt(ctx, q); p != nil {
+		return p.QueryRowContext(ctx, args...)
 	}
 	return t.tx.QueryRowContext(ctx, q, args...)
 }
 
-// QueryContext is sql.Tx.QueryContext.
+// QueryContext is sql.Tx.QueryContext through the prepared statement, if any.
 func (t stx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if p := t.stmt(ctx, q); p != nil {
+		return p.QueryContext(ctx, args...)
+	}
 	return t.tx.QueryContext(ctx, q, args...)
 }
 
@@ -85,36 +126,20 @@ func validInstant(t time.Time) bool {
 	return !t.IsZero() && t.Year() > 1678 && t.Year() < 2262
 }
 
-// write runs fn in a write transaction under the store's lease: the
-// transaction holds SQLite's write lock from BEGIN IMMEDIATE, so the lease
-// generation read first cannot change before COMMIT — the whole transaction
-// is conditional on it. Row updates also require generation <= ours, so a row
-// a newer holder wrote is never overwritten even if a backend checks the
-// lease less strictly.
-func (s *Store) write(ctx context.Context, op string, fn func(tx stx) error) error {
-	sqlTx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return s.wrap(op, err)
-	}
-	defer func() { _ = sqlTx.Rollback() }()
-	tx := stx{tx: sqlTx, st: s.stmts}
-	var cur int64
-	if err := tx.QueryRowContext(ctx, qLease, leaseName).Scan(&cur); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%s: no lease: %w", op, journal.ErrFenced)
-		}
-		return s.wrap(op, err)
-	}
-	if cur != s.gen {
-		return fmt.Errorf("%s: generation %d, lease at %d: %w", op, s.gen, cur, journal.ErrFenced)
-	}
-	if err := fn(tx); err != nil {
-		return s.wrap(op, err)
-	}
-	if err := sqlTx.Commit(); err != nil {
-		return s.wrap(op, err)
-	}
-	return nil
+// write runs fn as one request of a group commit (group.go): fn runs
+// inside a write transaction under the store's lease, isolated from the
+// other requests of its group by a savepoint, and write returns once the
+// group committed (or fn's error, or the group's). fn must use the ctx it is
+// given, not the caller's: a caller's cancellation must not interrupt
+// statements the whole group shares.
+//
+// The transaction holds SQLite's write lock from BEGIN IMMEDIATE, so the
+// lease generation read first cannot change before COMMIT — the whole
+// transaction is conditional on it. Row updates also require generation <=
+// ours, so a row a newer holder wrote is never overwritten even if a backend
+// checks the lease less strictly.
+func (s *Store) write(ctx context.Context, op string, fn func(ctx context.Context, tx stx) error) error {
+	return s.group.do(ctx, &writeReq{op: op, fn: fn})
 }
 
 // wrap names the operation and turns corruption into the state-file error.
@@ -167,7 +192,7 @@ func (s *Store) BeginRun(ctx context.Context, key journal.RunKey, rec journal.Ru
 	}
 	var id int64
 	created := false
-	err = s.write(ctx, "begin run "+key.String(), func(tx stx) error {
+	err = s.write(ctx, "begin run "+key.String(), func(ctx context.Context, tx stx) error {
 		at := key.ScheduledAt.UnixNano()
 		err := tx.QueryRowContext(ctx, qInsertRun,
 			key.Schedule, at, rec.Manual, string(plan), rec.Started.UnixNano(), nanos(rec.Deadline), s.gen).Scan(&id)
@@ -206,7 +231,7 @@ func (s *Store) PlanBatch(ctx context.Context, runID int64, app string, index in
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	return s.write(ctx, op, func(tx stx) error {
+	return s.write(ctx, op, func(ctx context.Context, tx stx) error {
 		if err := runState(ctx, tx, runID); err != nil {
 			return err
 		}
@@ -240,7 +265,7 @@ func (s *Store) RecordChangeOrder(ctx context.Context, runID int64, app string, 
 	if changeOrderID == "" {
 		return fmt.Errorf("%s: empty change order id", op)
 	}
-	return s.write(ctx, op, func(tx stx) error {
+	return s.write(ctx, op, func(ctx context.Context, tx stx) error {
 		if err := runState(ctx, tx, runID); err != nil {
 			return err
 		}
@@ -273,7 +298,7 @@ func (s *Store) EndBatch(ctx context.Context, runID int64, app string, index int
 	if ended.IsZero() {
 		ended = time.Now()
 	}
-	return s.write(ctx, op, func(tx stx) error {
+	return s.write(ctx, op, func(ctx context.Context, tx stx) error {
 		if err := runState(ctx, tx, runID); err != nil {
 			return err
 		}
@@ -299,12 +324,11 @@ func (s *Store) EndApp(ctx context.Context, runID int64, out jobs.AppOutcome) er
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	return s.write(ctx, op, func(tx stx) error {
+	return s.write(ctx, op, func(ctx context.Context, tx stx) error {
 		if err := runState(ctx, tx, runID); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO apps (run_id, app, result, outcome, ended_at, generation)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, app) DO NOTHING`,
+		res, err := tx.ExecContext(ctx, qInsertApp,
 			runID, out.App.ID, string(out.Result), string(body), nanos(out.Ended), s.gen)
 		if err != nil {
 			return err
@@ -336,12 +360,12 @@ func (s *Store) EndRun(ctx context.Context, runID int64, out jobs.RunOutcome) er
 	for _, a := range out.Apps {
 		restarted += len(a.Restarted)
 	}
-	return s.write(ctx, op, func(tx stx) error {
+	return s.write(ctx, op, func(ctx context.Context, tx stx) error {
 		if err := runState(ctx, tx, runID); err != nil {
 			return err
 		}
 		var schedule string
-		if err := tx.QueryRowContext(ctx, `SELECT schedule FROM runs WHERE id = ?`, runID).Scan(&schedule); err != nil {
+		if err := tx.QueryRowContext(ctx, qRunSchedule, runID).Scan(&schedule); err != nil {
 			return err
 		}
 		cos, err := batchChangeOrders(ctx, tx, runID)
@@ -362,8 +386,7 @@ func (s *Store) EndRun(ctx context.Context, runID int64, out jobs.RunOutcome) er
 			return err
 		}
 		ended := out.Ended.UnixNano()
-		res, err := tx.ExecContext(ctx, `UPDATE runs SET ended_at = ?, result = ?, reason = ?, outcome = ?, apps = ?, restarted = ?,
-			change_orders = ?, generation = ? WHERE id = ? AND generation <= ?`,
+		res, err := tx.ExecContext(ctx, qEndRun,
 			ended, string(out.Result), out.Reason, string(body), len(out.Apps), restarted, string(coJSON), s.gen, runID, s.gen)
 		if err != nil {
 			return err
@@ -375,18 +398,14 @@ func (s *Store) EndRun(ctx context.Context, runID int64, out jobs.RunOutcome) er
 		if out.Result == jobs.ResultSuccess {
 			success = ended
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO schedule_times (schedule, last_run, last_success, generation) VALUES (?, ?, ?, ?)
-			ON CONFLICT (schedule) DO UPDATE SET last_run = MAX(last_run, excluded.last_run),
-				last_success = MAX(last_success, excluded.last_success), generation = excluded.generation
-			WHERE schedule_times.generation <= excluded.generation`, schedule, ended, success, s.gen)
+		_, err = tx.ExecContext(ctx, qTouchEnded, schedule, ended, success, s.gen)
 		return err
 	})
 }
 
 // batchChangeOrders lists a run's recorded change orders in submit order.
 func batchChangeOrders(ctx context.Context, tx stx, runID int64) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT change_order_id FROM batches WHERE run_id = ? AND change_order_id != ''
-		ORDER BY submitted_at, app, batch_index`, runID)
+	rows, err := tx.QueryContext(ctx, qBatchCOs, runID)
 	if err != nil {
 		return nil, err
 	}
@@ -408,10 +427,9 @@ func (s *Store) RecordFire(ctx context.Context, schedule string, scheduledAt tim
 	if schedule == "" || !validInstant(scheduledAt) || result == "" {
 		return fmt.Errorf("record fire %q at %v: needs a schedule, an instant and a result", schedule, scheduledAt)
 	}
-	return s.write(ctx, "record fire "+key.String(), func(tx stx) error {
+	return s.write(ctx, "record fire "+key.String(), func(ctx context.Context, tx stx) error {
 		at := scheduledAt.UnixNano()
-		res, err := tx.ExecContext(ctx, `INSERT INTO runs (schedule, scheduled_at, kind, started_at, ended_at, result, reason, generation)
-			VALUES (?, ?, 'fire', ?, ?, ?, ?, ?) ON CONFLICT (schedule, scheduled_at) DO NOTHING`,
+		res, err := tx.ExecContext(ctx, qInsertFire,
 			schedule, at, at, at, string(result), reason, s.gen)
 		if err != nil {
 			return err
@@ -426,7 +444,7 @@ func (s *Store) RecordFire(ctx context.Context, schedule string, scheduledAt tim
 // Prune implements journal.Store.
 func (s *Store) Prune(ctx context.Context, olderThan time.Time) (int, error) {
 	var n int64
-	err := s.write(ctx, "prune", func(tx stx) error {
+	err := s.write(ctx, "prune", func(ctx context.Context, tx stx) error {
 		// Batches and apps go with their run (ON DELETE CASCADE).
 		res, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE ended_at IS NOT NULL AND ended_at < ?`, olderThan.UnixNano())
 		if err != nil {

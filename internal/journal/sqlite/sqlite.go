@@ -1,6 +1,11 @@
 // Package sqlite is the embedded journal backend: one SQLite file through
 // modernc.org/sqlite (no cgo), in WAL mode with synchronous=NORMAL, which
 // loses no committed transaction when the process is killed.
+//
+// Writes are group-committed: the writes that queue while a transaction
+// holds SQLite's single writer go into the next one together, each in its
+// own savepoint, under one lease check and one COMMIT (group.go). Each call
+// keeps its own result and returns after its group committed.
 package sqlite
 
 import (
@@ -38,16 +43,23 @@ type Options struct {
 	// Holder names the lease holder in the file; informational. Default:
 	// "host/pid".
 	Holder string
+
+	hooks groupHooks // this package's tests only
 }
 
 // Store is a journal.Store on a SQLite file. It is safe for concurrent use:
-// one connection serializes this process's statements, and busy_timeout
-// waits out other processes' locks.
+// one connection serializes this process's statements, busy_timeout waits
+// out other processes' locks, and concurrent writes are committed in groups
+// (group.go): one transaction for whatever queued while the previous one ran.
+// A write's context bounds its wait in that queue (the error then wraps the
+// context's, and nothing was written); once its group has begun, the write
+// is made or fails with its group.
 type Store struct {
 	db    *sql.DB
 	path  string
 	gen   int64
 	stmts map[string]*sql.Stmt // hotQueries, prepared by init
+	group *committer           // every write goes through it
 }
 
 // Open opens (creating it with mode 0600 if missing) the SQLite journal at
@@ -90,6 +102,7 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	s.group = newCommitter(s, opts.hooks)
 	return s, nil
 }
 
@@ -292,8 +305,12 @@ func (s *Store) Path() string { return s.path }
 // Generation returns the lease generation the store writes under.
 func (s *Store) Generation() int64 { return s.gen }
 
-// Close closes the database; the last connection checkpoints the WAL.
+// Close stops the writes: those still queued for a group fail with
+// ErrClosed (never hang), the group in progress commits, later calls fail
+// with ErrClosed. Then it closes the database; the last connection
+// checkpoints the WAL. Calling it twice is harmless.
 func (s *Store) Close() error {
+	s.group.close()
 	for _, st := range s.stmts {
 		_ = st.Close()
 	}
