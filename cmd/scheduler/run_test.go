@@ -154,10 +154,12 @@ func TestSIGTERMMidBatchWatchesTheChangeOrderToItsEnd(t *testing.T) {
 	waitFor(t, 20*time.Second, "the first change order", func() bool { return len(e.srv.ChangeOrders("app-term")) > 0 })
 	signalled := time.Now()
 	d.signal(t, syscall.SIGTERM)
-	// Draining: not ready any more, still serving until the change order ended.
-	if code, _ := httpDo(t, http.MethodGet, d.url+"/readyz", ""); code != http.StatusServiceUnavailable {
-		t.Errorf("GET /readyz while draining = %d, want 503", code)
-	}
+	// Draining: not ready any more, still serving until the change order
+	// ended. The signal arrives asynchronously: poll until it is handled.
+	waitFor(t, 5*time.Second, "GET /readyz to answer 503 while draining", func() bool {
+		code, _ := httpDo(t, http.MethodGet, d.url+"/readyz", "")
+		return code == http.StatusServiceUnavailable
+	})
 	if code := d.wait(t, 40*time.Second); code != 0 {
 		t.Errorf("exit code after SIGTERM = %d, want 0", code)
 	}
