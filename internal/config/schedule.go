@@ -126,27 +126,9 @@ func (d *decoder) batch(n *yaml.Node, fp string, s *policySpec) {
 		kp := join(fp, p.key)
 		switch p.key {
 		case "size":
-			v, ok := d.quantity(p.v, kp)
-			if ok && v.Value < 1 {
-				ok = false
-				d.errorf(p.v, kp, "must be at least 1")
-			}
-			if ok && v.Percent && v.Value > 100 {
-				ok = false
-				d.errorf(p.v, kp, "must be at most 100%%")
-			}
-			s.batchSize = present(p.v, kp, v, ok)
+			s.batchSize = d.quantityOpt(p.v, kp, 1, "must be at least 1")
 		case "min_ready":
-			v, ok := d.quantity(p.v, kp)
-			if ok && v.Value < 0 {
-				ok = false
-				d.errorf(p.v, kp, "must not be negative")
-			}
-			if ok && v.Percent && v.Value > 100 {
-				ok = false
-				d.errorf(p.v, kp, "must be at most 100%%")
-			}
-			s.minReady = present(p.v, kp, v, ok)
+			s.minReady = d.quantityOpt(p.v, kp, 0, "must not be negative")
 		case "pause":
 			s.pause = d.durationOpt(p.v, kp, false)
 		default:
@@ -177,6 +159,21 @@ func (d *decoder) quantity(n *yaml.Node, fp string) (jobs.Quantity, bool) {
 	}
 	q.Value = v
 	return q, true
+}
+
+// quantityOpt decodes a count or a percentage of at most 100%, at least
+// least; tooSmall is the error below it.
+func (d *decoder) quantityOpt(n *yaml.Node, fp string, least int, tooSmall string) opt[jobs.Quantity] {
+	v, ok := d.quantity(n, fp)
+	if ok && v.Value < least {
+		ok = false
+		d.errorf(n, fp, "%s", tooSmall)
+	}
+	if ok && v.Percent && v.Value > 100 {
+		ok = false
+		d.errorf(n, fp, "must be at most 100%%")
+	}
+	return present(n, fp, v, ok)
 }
 
 func (d *decoder) durationOpt(n *yaml.Node, fp string, positive bool) opt[time.Duration] {
