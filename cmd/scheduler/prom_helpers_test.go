@@ -31,6 +31,9 @@ func prometheusBinary(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("prometheus")
 	if err != nil {
+		if os.Getenv("SAE_TEST_TOOLS_REQUIRED") == "1" {
+			t.Fatalf("prometheus not on PATH (scripts/install-test-deps installs it): %v", err)
+		}
 		t.Skip("prometheus not on PATH (apt-get install prometheus)")
 	}
 	return p

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -20,6 +21,9 @@ func promtool(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("promtool")
 	if err != nil {
+		if os.Getenv("SAE_TEST_TOOLS_REQUIRED") == "1" {
+			t.Fatalf("promtool not on PATH (scripts/install-test-deps installs it): %v", err)
+		}
 		t.Skip("promtool not on PATH (apt-get install prometheus)")
 	}
 	return p

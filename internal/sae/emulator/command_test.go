@@ -156,11 +156,11 @@ func TestRunCommandRejects(t *testing.T) {
 
 // TestPopCoreClient runs the independent npm client @alicloud/pop-core against
 // the emulator. It skips only when node_modules is absent and
-// SAE_POPCORE_REQUIRED is not "1" (CI installs it and sets it).
+// SAE_TEST_TOOLS_REQUIRED is not "1" (scripts/test installs it and sets it).
 func TestPopCoreClient(t *testing.T) {
 	dir := filepath.Join("testdata", "popcore")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@alicloud", "pop-core")); err != nil {
-		if os.Getenv("SAE_POPCORE_REQUIRED") == "1" {
+		if os.Getenv("SAE_TEST_TOOLS_REQUIRED") == "1" {
 			t.Fatalf("pop-core is not installed (cd %s && npm install --no-audit --no-fund): %v", dir, err)
 		}
 		t.Skipf("pop-core not installed; run: cd %s && npm install --no-audit --no-fund", dir)
